@@ -1,0 +1,47 @@
+# Two commands matter: `make demo` (the main job, on a local lab host) and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: test check unit lint molecule demo lab-deps lab-image lab-destroy bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+## test: everything CI runs: static checks, unit and integration tests
+test: check unit
+
+## check: ruff (lint + format) and mypy --strict on the package
+check: $(BIN)/.installed
+	$(BIN)/ruff check ai4artsed_storage tests bench
+	$(BIN)/ruff format --check ai4artsed_storage tests bench
+	$(BIN)/mypy
+
+## unit: the library's pytest suite (real filesystem, real HTTP servers on loopback)
+unit: $(BIN)/.installed
+	$(BIN)/pytest -q
+
+lab-deps:
+	bash lab/bootstrap.sh
+
+lab-image: lab-deps
+	bash lab/build-image.sh
+
+## demo: build the lab host, seed the incident, show it broken (then fixed)
+demo:
+	bash lab/demo.sh
+
+lab-destroy:
+	bash lab/destroy.sh
+
+## bench: benchmark tables (project beside its peer, measured in one run)
+bench: $(BIN)/.installed
+	for script in bench/bench_*.py; do $(BIN)/python "$$script"; done
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,68 @@
+"""ai4artsed_storage: every file of the ai4artsed webserver under ONE absolute root.
+
+Public API; the implementation modules are private.
+"""
+
+from ai4artsed_storage._atomic import atomic_write_bytes, atomic_write_json, fsync_dir
+from ai4artsed_storage._comfyui import (
+    ComfyUIClient,
+    RetryPolicy,
+    download_and_save_from_comfyui,
+    download_and_save_from_url,
+)
+from ai4artsed_storage._errors import (
+    ComfyUIError,
+    EntityNotFound,
+    InstanceLocked,
+    InvalidDeviceId,
+    InvalidRunId,
+    RunNotFound,
+    StorageConfigError,
+    StorageError,
+    UnsafePath,
+)
+from ai4artsed_storage._ids import (
+    generate_run_id,
+    is_safe_id,
+    validate_device_id,
+    validate_run_id,
+)
+from ai4artsed_storage._recorder import LivePipelineRecorder, get_recorder, load_recorder
+from ai4artsed_storage._root import StorageRoot
+from ai4artsed_storage._runs import Entity, Run
+from ai4artsed_storage._settings import ResolvedSettings, StorageSettings, load_settings
+from ai4artsed_storage._store import RunStore, open_store
+
+__all__ = [
+    "ComfyUIClient",
+    "ComfyUIError",
+    "Entity",
+    "EntityNotFound",
+    "InstanceLocked",
+    "InvalidDeviceId",
+    "InvalidRunId",
+    "LivePipelineRecorder",
+    "ResolvedSettings",
+    "RetryPolicy",
+    "Run",
+    "RunNotFound",
+    "RunStore",
+    "StorageConfigError",
+    "StorageError",
+    "StorageRoot",
+    "StorageSettings",
+    "UnsafePath",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "download_and_save_from_comfyui",
+    "download_and_save_from_url",
+    "fsync_dir",
+    "generate_run_id",
+    "get_recorder",
+    "is_safe_id",
+    "load_recorder",
+    "load_settings",
+    "open_store",
+    "validate_device_id",
+    "validate_run_id",
+]

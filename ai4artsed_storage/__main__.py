@@ -1,0 +1,3 @@
+from ai4artsed_storage.cli import main
+
+raise SystemExit(main())
