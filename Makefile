@@ -5,7 +5,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: test check unit lint molecule demo lab-deps lab-image lab-destroy bench clean
+# Debian packages the tests use: a real browser for the gallery test, nginx and wrk as the
+# benchmark's peer and load generator.
+SYSTEM_PACKAGES := chromium chromium-driver nginx-light wrk
+
+.PHONY: test check unit lint molecule demo system-deps lab-deps lab-image lab-destroy bench clean
+
+system-deps:
+	missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +22,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 ## test: everything CI runs: static checks, unit and integration tests
-test: check unit
+test: system-deps check unit
 
 ## check: ruff (lint + format) and mypy --strict on the package
 check: $(BIN)/.installed
