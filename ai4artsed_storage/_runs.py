@@ -227,7 +227,8 @@ def _classify(
 ) -> str:
     if meta.get("type") == "canvas_workflow":
         return "canvas"
-    if any(folder == FINAL_FOLDER for folder, _ in files):
+    dated_device_run = json_depth == 3 and not run_dir.parent.name.startswith("legacy_")
+    if dated_device_run or any(folder == FINAL_FOLDER for folder, _ in files):
         return "D"
     at_root = [name for folder, name in files if not folder]
     numbered = any(_NUMBERED.fullmatch(name) for name in at_root)

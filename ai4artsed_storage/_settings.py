@@ -3,8 +3,8 @@
 Precedence: environment (``AI4ARTSED_*``), then the TOML config file
 (``/etc/ai4artsed/storage.toml``, or the file named by ``AI4ARTSED_CONFIG``), then the
 defaults. The default root is platformdirs' user data path, e.g.
-``~/.local/share/ai4artsed/storage``. Nothing here looks at ``__file__`` or the working
-directory: a relative root is an error, not something to resolve.
+``~/.local/share/ai4artsed/storage``. Nothing here looks at the module's own location or
+the working directory: a relative root is an error, not something to resolve.
 """
 
 from __future__ import annotations
