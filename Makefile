@@ -4,6 +4,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+PYTHON_PATHS := ai4artsed_storage tests $(wildcard bench lab/tests)
 
 # Debian packages the tests use: a real browser for the gallery test, nginx and wrk as the
 # benchmark's peer and load generator.
@@ -26,8 +27,8 @@ test: system-deps check unit
 
 ## check: ruff (lint + format) and mypy --strict on the package
 check: $(BIN)/.installed
-	$(BIN)/ruff check ai4artsed_storage tests bench
-	$(BIN)/ruff format --check ai4artsed_storage tests bench
+	$(BIN)/ruff check $(PYTHON_PATHS)
+	$(BIN)/ruff format --check $(PYTHON_PATHS)
 	$(BIN)/mypy
 
 ## unit: the library's pytest suite (real filesystem, real HTTP servers on loopback)
