@@ -34,8 +34,12 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def make_dirs(path: Path, mode: int = DIR_MODE) -> None:
-    """Create *path* and missing parents with *mode* (umask notwithstanding) and sync them."""
+def make_dirs(path: Path, mode: int = DIR_MODE, *, durable: bool = True) -> None:
+    """Create *path* and missing parents with *mode* (umask notwithstanding) and sync them.
+
+    :param durable: false skips the per-folder fsync for callers that sync the whole
+        filesystem once afterwards (a migration creating thousands of folders).
+    """
     missing: list[Path] = []
     current = path
     while not current.exists():
@@ -47,7 +51,8 @@ def make_dirs(path: Path, mode: int = DIR_MODE) -> None:
         except FileExistsError:
             continue
         os.chmod(folder, mode)
-        fsync_dir(folder.parent)
+        if durable:
+            fsync_dir(folder.parent)
 
 
 @contextlib.contextmanager

@@ -32,6 +32,28 @@ def _subdirs(folder: Path) -> list[os.DirEntry[str]]:
         return []
 
 
+def _date_folders(json_dir: Path) -> list[os.DirEntry[str]]:
+    folders = [e for e in _subdirs(json_dir) if _DATE_FOLDER.fullmatch(e.name)]
+    return sorted(folders, key=lambda e: e.name, reverse=True)
+
+
+def iter_run_dirs(json_dir: Path) -> Iterator[tuple[str, Path]]:
+    """Every run folder of every layout under *json_dir* (a root's ``json/`` or an old
+    exports/json tree) as (run_id, folder): dated runs newest first, then the undated ones
+    of layouts A and B."""
+    for date_folder in _date_folders(json_dir):
+        for child in _subdirs(Path(date_folder.path)):
+            child_path = Path(child.path)
+            if looks_like_run(child_path):
+                yield child.name, child_path
+                continue
+            for run in _subdirs(child_path):
+                yield run.name, Path(run.path)
+    for entry in _subdirs(json_dir):
+        if not _DATE_FOLDER.fullmatch(entry.name):
+            yield entry.name, Path(entry.path)
+
+
 class RunStore:
     """Runs under ``<root>/json``, found by id through the index."""
 
@@ -80,8 +102,7 @@ class RunStore:
         return read_run(run_dir, run_id, json_depth=depth)
 
     def _date_folders(self) -> list[os.DirEntry[str]]:
-        folders = [e for e in _subdirs(self.root.json_dir) if _DATE_FOLDER.fullmatch(e.name)]
-        return sorted(folders, key=lambda e: e.name, reverse=True)
+        return _date_folders(self.root.json_dir)
 
     def _scan_for(self, run_id: str) -> Path | None:
         direct = self.root.json_dir / run_id
@@ -98,19 +119,8 @@ class RunStore:
         return None
 
     def iter_run_dirs(self) -> Iterator[tuple[str, Path]]:
-        """Every run folder of every layout as (run_id, folder): dated runs newest first,
-        then the undated ones of layouts A and B."""
-        for date_folder in self._date_folders():
-            for child in _subdirs(Path(date_folder.path)):
-                child_path = Path(child.path)
-                if looks_like_run(child_path):
-                    yield child.name, child_path
-                    continue
-                for run in _subdirs(child_path):
-                    yield run.name, Path(run.path)
-        for entry in _subdirs(self.root.json_dir):
-            if not _DATE_FOLDER.fullmatch(entry.name):
-                yield entry.name, Path(entry.path)
+        """Every run folder of every layout as (run_id, folder): see :func:`iter_run_dirs`."""
+        return iter_run_dirs(self.root.json_dir)
 
     def reindex(self) -> int:
         """Rebuild the index from the tree; returns the number of runs indexed."""
