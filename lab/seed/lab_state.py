@@ -142,7 +142,18 @@ def main() -> int:
         user, name = spec.split(":", 1)
         units[f"{user}:{name}"] = unit_state(name, user)
     trees = {str(t): tree(t) for t in args.tree}
-    print(json.dumps({"listeners": listeners(), "units": units, "trees": trees}, indent=2, sort_keys=True))
+    # Run ids found in more than one tree, and whether their images agree.
+    seen: dict[str, list[object]] = {}
+    for summary in trees.values():
+        for run_id, run in summary["runs"].items():  # type: ignore[attr-defined]
+            seen.setdefault(run_id, []).append(run["images"])
+    shared = {
+        run_id: "identical" if all(i == images[0] for i in images) else "conflicting"
+        for run_id, images in seen.items()
+        if len(images) > 1
+    }
+    doc = {"listeners": listeners(), "units": units, "trees": trees, "shared_runs": shared}
+    print(json.dumps(doc, indent=2, sort_keys=True))
     return 0
 
 
