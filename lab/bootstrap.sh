@@ -85,5 +85,5 @@ say "versions"
 podman --version
 runc --version | sed -n 1p
 "$venv/bin/ansible" --version | sed -n 1p
-"$venv/bin/molecule" --version | sed -n 1p
+PATH="$venv/bin:$PATH" molecule --version | sed -n 1p
 say "done"
