@@ -16,11 +16,13 @@ from ai4artsed_storage._errors import (
     InstanceLocked,
     InvalidDeviceId,
     InvalidRunId,
+    InvalidUpload,
     RunNotFound,
     StorageConfigError,
     StorageError,
     UnsafePath,
 )
+from ai4artsed_storage._guard import InstanceGuard, InstanceInfo
 from ai4artsed_storage._ids import (
     generate_run_id,
     is_safe_id,
@@ -32,15 +34,19 @@ from ai4artsed_storage._root import StorageRoot
 from ai4artsed_storage._runs import Entity, Run
 from ai4artsed_storage._settings import ResolvedSettings, StorageSettings, load_settings
 from ai4artsed_storage._store import RunStore, open_store
+from ai4artsed_storage._uploads import StoredUpload, resolve_upload, store_upload
 
 __all__ = [
     "ComfyUIClient",
     "ComfyUIError",
     "Entity",
     "EntityNotFound",
+    "InstanceGuard",
+    "InstanceInfo",
     "InstanceLocked",
     "InvalidDeviceId",
     "InvalidRunId",
+    "InvalidUpload",
     "LivePipelineRecorder",
     "ResolvedSettings",
     "RetryPolicy",
@@ -51,6 +57,7 @@ __all__ = [
     "StorageError",
     "StorageRoot",
     "StorageSettings",
+    "StoredUpload",
     "UnsafePath",
     "atomic_write_bytes",
     "atomic_write_json",
@@ -63,6 +70,8 @@ __all__ = [
     "load_recorder",
     "load_settings",
     "open_store",
+    "resolve_upload",
+    "store_upload",
     "validate_device_id",
     "validate_run_id",
 ]

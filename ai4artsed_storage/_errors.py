@@ -65,6 +65,15 @@ class EntityNotFound(StorageError, LookupError):
         self.what = what
 
 
+class InvalidUpload(StorageError, ValueError):
+    """An upload refused: too large, not a real image, a type we do not keep, or a reference
+    that names no stored upload under the root."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"upload refused: {reason}")
+        self.reason = reason
+
+
 class ComfyUIError(StorageError):
     """ComfyUI did not deliver an output; the reason says why. Nothing half-written remains."""
 
@@ -81,3 +90,12 @@ class InstanceLocked(StorageError):
         super().__init__(f"another backend holds {lock_path}: {holder}")
         self.lock_path = lock_path
         self.holder = holder
+
+
+class MigrationError(StorageError):
+    """A migration refused before changing anything (bad source, no space, another migration
+    running), naming the path it is about."""
+
+    def __init__(self, message: str, path: Path) -> None:
+        super().__init__(f"{message}: {path}")
+        self.path = path
