@@ -22,7 +22,15 @@ SCENARIOS = sorted(p.parent.name for p in (REPO / "molecule").glob("*/molecule.y
 
 def remove_containers(scenario: str) -> None:
     subprocess.run(
-        ["podman", "rm", "--force", "--time", "0", "--filter", f"label=ai4artsed.lab.scenario={scenario}"],
+        [
+            "podman",
+            "rm",
+            "--force",
+            "--time",
+            "0",
+            "--filter",
+            f"label=ai4artsed.lab.scenario={scenario}",
+        ],
         check=False,
         stdout=subprocess.DEVNULL,
     )
@@ -40,7 +48,9 @@ def test_scenario(scenario: str, capfd: pytest.CaptureFixture[str]) -> None:
     try:
         with capfd.disabled():
             print(f"\n==> [molecule] scenario {scenario}", flush=True)
-            result = subprocess.run(["molecule", "test", "--scenario-name", scenario], cwd=REPO, env=env, check=False)
+            result = subprocess.run(
+                ["molecule", "test", "--scenario-name", scenario], cwd=REPO, env=env, check=False
+            )
     finally:
         remove_containers(scenario)
     assert result.returncode == 0, f"molecule test -s {scenario} exited {result.returncode}"
