@@ -22,8 +22,9 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-## test: everything CI runs: static checks, unit and integration tests
-test: system-deps check unit
+## test: everything CI runs: static checks, unit and integration tests, Ansible lint,
+## then the Molecule scenarios on real systemd hosts
+test: system-deps check unit lint molecule
 
 ## check: ruff (lint + format) and mypy --strict on the package
 check: $(BIN)/.installed
@@ -34,6 +35,15 @@ check: $(BIN)/.installed
 ## unit: the library's pytest suite (real filesystem, real HTTP servers on loopback)
 unit: $(BIN)/.installed
 	$(BIN)/pytest -q
+
+## lint: yamllint and ansible-lint (production profile) over everything Ansible
+lint: lab-deps
+	.venv-lab/bin/yamllint --strict .
+	.venv-lab/bin/ansible-lint
+
+## molecule: every scenario under molecule/, one pytest test each
+molecule: lab-image
+	.venv-lab/bin/pytest -c lab/tests/pytest.ini lab/tests
 
 lab-deps:
 	bash lab/bootstrap.sh
