@@ -1,0 +1,134 @@
+"""The migration journal: what a migration meant to do and what it verified, in SQLite.
+
+It lives in ``<root>/.ai4artsed/`` (the webserver moves every non-date folder of json/).
+Each batch is written twice: "intent" rows (with the exact temp name) committed durably
+before any file is placed, "done" rows after the filesystem was synced. So a rerun after
+kill -9 or power loss knows which destinations it may have left half-written (intent, no
+done: re-verify against the source, remove the temp) and skips what was verified (done and
+unchanged), which keeps a rerun over 10k finished runs to a stat walk.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS files (
+        src TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, dst TEXT, temp TEXT,
+        sha256 TEXT, action TEXT, state TEXT) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS runs (
+        relpath TEXT PRIMARY KEY, run_id TEXT, indexed INTEGER) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS sources (
+        path TEXT PRIMARY KEY, label TEXT, retired_to TEXT) WITHOUT ROWID""",
+)
+
+INTENT = "intent"
+DONE = "done"
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One source file: where it went (root-relative), as what, and how it looked."""
+
+    src: str
+    size: int
+    mtime_ns: int
+    dst: str
+    temp: str | None
+    sha256: str | None
+    action: str
+    state: str
+
+
+class Journal:
+    """The journal of one storage root; *readonly* (dry runs) never creates or writes it."""
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self.path = path
+        self.readonly = readonly
+        if readonly:
+            uri = f"{path.as_uri()}?mode=ro"
+            self._db = (
+                sqlite3.connect(uri, uri=True, isolation_level=None)
+                if path.exists()
+                else sqlite3.connect(":memory:", isolation_level=None)
+            )
+            if not path.exists():
+                self._create()
+            return
+        if not path.exists():
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o640))
+        self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # Unlike the index, the journal is the proof of what was verified: every commit
+        # reaches the disk before the step it guards.
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._create()
+
+    def _create(self) -> None:
+        for statement in _SCHEMA:
+            self._db.execute(statement)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def files(self) -> dict[str, FileRecord]:
+        rows = self._db.execute(
+            "SELECT src, size, mtime_ns, dst, temp, sha256, action, state FROM files"
+        )
+        return {row[0]: FileRecord(*row) for row in rows}
+
+    def _write(self, statement: str, rows: Iterable[tuple[object, ...]]) -> None:
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(statement, rows)
+
+    def intend(self, records: Iterable[FileRecord]) -> None:
+        """Durably note files about to be placed (before any of them is)."""
+        self._write(
+            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (r.src, r.size, r.mtime_ns, r.dst, r.temp, r.sha256, r.action, INTENT)
+                for r in records
+            ),
+        )
+
+    def done(self, records: Iterable[FileRecord]) -> None:
+        """Durably note files verified in place (after the filesystem was synced)."""
+        self._write(
+            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, NULL, ?, ?, ?)",
+            ((r.src, r.size, r.mtime_ns, r.dst, r.sha256, r.action, DONE) for r in records),
+        )
+
+    def add_runs(self, entries: Iterable[tuple[str, str]]) -> None:
+        """Runs (run_id, relpath under json/) that will need an index entry."""
+        self._write(
+            "INSERT OR IGNORE INTO runs VALUES (?, ?, 0)",
+            ((relpath, run_id) for run_id, relpath in entries),
+        )
+
+    def unindexed_runs(self) -> list[tuple[str, str]]:
+        rows = self._db.execute("SELECT run_id, relpath FROM runs WHERE indexed = 0")
+        return [(str(run_id), str(relpath)) for run_id, relpath in rows]
+
+    def mark_indexed(self, entries: Iterable[tuple[str, str]]) -> None:
+        self._write(
+            "UPDATE runs SET indexed = 1 WHERE relpath = ?",
+            ((relpath,) for _run_id, relpath in entries),
+        )
+
+    def retired_to(self, path: Path) -> str | None:
+        row = self._db.execute(
+            "SELECT retired_to FROM sources WHERE path = ?", (str(path),)
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def record_retired(self, path: Path, label: str, renamed_to: Path) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO sources VALUES (?, ?, ?)",
+            [(str(path), label, str(renamed_to))],
+        )
