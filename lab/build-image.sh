@@ -57,6 +57,11 @@ for unit in getty@tty1.service serial-getty@.service console-getty.service \
   sys-kernel-debug.mount sys-kernel-tracing.mount dev-hugepages.mount; do
   ln -sf /dev/null "$rootfs/etc/systemd/system/$unit"
 done
+# Inside the container systemd gets no cgroup-empty events (cgroup v1 here, no
+# unified mount), so a stopping user manager waits out its 90 s timeout and
+# every `podman stop` or reboot of a host with a lingering user ends in SIGKILL.
+mkdir -p "$rootfs/etc/systemd/system/user@.service.d"
+printf '[Service]\nTimeoutStopSec=3s\n' >"$rootfs/etc/systemd/system/user@.service.d/lab-stop-timeout.conf"
 # HTTPS from this host goes through a proxy whose CA lives here; without it
 # pip inside the container fails with CERTIFICATE_VERIFY_FAILED.
 if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then

@@ -20,6 +20,14 @@ VENV_BIN = Path(sys.executable).parent
 SCENARIOS = sorted(p.parent.name for p in (REPO / "molecule").glob("*/molecule.yml"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def lab_image(pytestconfig: pytest.Config) -> None:
+    """Every scenario starts from the local image; build it once if absent."""
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        subprocess.run(["bash", str(REPO / "lab" / "build-image.sh")], check=True)
+
+
 def remove_containers(scenario: str) -> None:
     subprocess.run(
         [
