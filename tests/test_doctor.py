@@ -1,0 +1,149 @@
+"""doctor against real processes: backend and GPU-service stand-ins from temp checkouts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ai4artsed_storage._doctor import diagnose, find_units
+from tests.conftest import make_run
+
+#: A stand-in server: listens on a free loopback port, says so, waits to be killed.
+_SERVER = """\
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+print(s.getsockname()[1], flush=True)
+time.sleep(120)
+"""
+
+
+def start(script: Path, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text(_SERVER)
+    args = [
+        sys.executable,
+        str(script.relative_to(cwd)) if script.is_relative_to(cwd) else str(script),
+    ]
+    child = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, text=True, env=env)
+    assert child.stdout is not None
+    child.port = int(child.stdout.readline())  # type: ignore[attr-defined]
+    return child
+
+
+@pytest.fixture
+def children() -> Iterator[list[subprocess.Popen[str]]]:
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for child in started:
+        child.kill()
+        child.wait()
+
+
+def test_backends_and_companions_are_told_apart(
+    tmp_path: Path, children: list[subprocess.Popen[str]]
+) -> None:
+    prod = tmp_path / "ai4artsed-production"
+    dev = tmp_path / "ai4artsed_webserver-develop"
+    make_run(prod / "exports" / "json", "B", "run_1")
+    make_run(dev / "exports" / "json", "D", "run_2")
+    (dev / "devserver" / "pipeline_runs" / "3f2a9c1e").mkdir(parents=True)
+    backend = start(prod / "devserver" / "server.py", prod / "devserver")
+    gpu = start(dev / "gpu_service" / "server.py", dev / "gpu_service")
+    children += [backend, gpu]
+
+    report = diagnose(unit_dirs=[])
+
+    mine = {b["pid"]: b for b in report["backends"]}
+    assert backend.pid in mine and gpu.pid not in mine
+    assert mine[backend.pid]["ports"] == [backend.port]  # type: ignore[attr-defined]
+    assert mine[backend.pid]["exports_dir"] == str(prod / "exports")
+    companions = {c["pid"]: c for c in report["companions"]}
+    assert companions[gpu.pid]["name"] == "gpu_service"
+    assert str(prod / "exports") in report["exports_trees"]
+    assert str(dev / "exports") in report["exports_trees"]  # found through the GPU service
+    assert str(dev / "devserver" / "pipeline_runs") in report["pre_exports_data"]
+
+
+def test_two_backends_are_split_brain_and_exit_1(
+    tmp_path: Path, children: list[subprocess.Popen[str]]
+) -> None:
+    prod = tmp_path / "ai4artsed-production"
+    dev = tmp_path / "ai4artsed_webserver-develop"
+    root = tmp_path / "storage"
+    root.mkdir()
+    (dev / "exports").parent.mkdir(parents=True)
+    (dev / "exports").symlink_to(root)
+    children.append(start(prod / "devserver" / "server.py", tmp_path))  # absolute-ish, other cwd
+    children.append(start(dev / "devserver" / "server.py", dev / "devserver"))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "ai4artsed_storage", "doctor", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    report = json.loads(done.stdout)
+    assert done.returncode == 1
+    assert report["split_brain"] is True
+    by_pid = {b["pid"]: b for b in report["backends"]}
+    assert by_pid[children[1].pid]["storage_root"] == str(root)
+    assert str(dev / "exports") not in report["exports_trees"]  # a symlink into a root
+    human = subprocess.run(
+        [sys.executable, "-m", "ai4artsed_storage", "doctor"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert human.returncode == 1 and "SPLIT-BRAIN" in human.stdout
+
+
+def test_units_system_and_user(tmp_path: Path) -> None:
+    system = tmp_path / "etc-systemd-system"
+    user = tmp_path / "home-dev-config-systemd-user"
+    (system / "multi-user.target.wants").mkdir(parents=True)
+    (user / "default.target.wants").mkdir(parents=True)
+    (system / "ai4artsed-production.service").write_text(
+        "[Unit]\nDescription=x\n[Service]\nUser=joerissen\n"
+        "WorkingDirectory=/opt/ai4artsed-production/devserver\n"
+        "ExecStart=/opt/ai4artsed-production/venv/bin/python3 server.py\nRestart=always\n"
+    )
+    (system / "multi-user.target.wants" / "ai4artsed-production.service").symlink_to(
+        system / "ai4artsed-production.service"
+    )
+    (system / "ai4artsed-swarmui.service").write_text(
+        "[Service]\nExecStart=/opt/SwarmUI/launch.sh\n"
+    )
+    (system / "cloudflared.service").write_text(
+        "[Service]\nExecStart=/usr/bin/cloudflared tunnel run\n"
+    )
+    (system / "unrelated.service").write_text("[Service]\nExecStart=/bin/true\n")
+    (user / "ai4artsed-dev.service").write_text(
+        "[Service]\nExecStart=/usr/bin/python3 "
+        "/home/dev/ai4artsed_webserver-develop/devserver/server.py\n"
+        "Environment=PORT=17802 AI4ARTSED_STORAGE_ROOT=/srv/other\n"
+    )
+
+    units = {u.name: u for u in find_units([(system, "system", None), (user, "user", "dev")])}
+
+    assert set(units) == {
+        "ai4artsed-production.service",
+        "ai4artsed-swarmui.service",
+        "cloudflared.service",
+        "ai4artsed-dev.service",
+    }
+    prod = units["ai4artsed-production.service"]
+    assert (prod.kind, prod.scope, prod.user) == ("backend", "system", "joerissen")
+    assert prod.working_directory == "/opt/ai4artsed-production/devserver"
+    assert units["ai4artsed-swarmui.service"].kind == "companion"
+    assert units["cloudflared.service"].kind == "companion"
+    dev = units["ai4artsed-dev.service"]
+    assert (dev.kind, dev.scope, dev.user) == ("backend", "user", "dev")
+    assert dev.environment["AI4ARTSED_STORAGE_ROOT"] == "/srv/other"
+    if prod.active_state is None:  # no systemd in this sandbox: state read from the files
+        assert prod.unit_file_state == "enabled"
+        assert dev.unit_file_state == "disabled"
