@@ -83,12 +83,10 @@ def describe_listeners(port: int) -> str:
     return ", ".join(described) or "a process this user cannot see"
 
 
-class _Stop(Exception):
-    """Raised in the main thread by the SIGTERM/SIGINT handler to leave waitress' loop."""
-
-
-def _stop(signum: int, frame: FrameType | None) -> None:
-    raise _Stop(signal.Signals(signum).name)
+class _Stop(SystemExit):
+    """Raised by the SIGTERM/SIGINT handler. A SystemExit, because waitress' loop re-raises
+    only SystemExit and KeyboardInterrupt: any other exception raised while it dispatches a
+    channel is logged as that channel's error and the server keeps running."""
 
 
 def run(args: argparse.Namespace) -> int:
@@ -117,7 +115,13 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_REFUSED
-        previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        stopped_by: list[str] = []
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            stopped_by.append(signal.Signals(signum).name)
+            raise _Stop(EXIT_OK)
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         logger.info(
             "serving http://%s:%d root=%s (%s) pid=%d instance_id=%s threads=%d lock=%s",
             settings.host,
@@ -130,10 +134,11 @@ def run(args: argparse.Namespace) -> int:
             guard.lock_path,
         )
         try:
-            server.run()
-        except _Stop as stop:
-            logger.info("stopping on %s", stop)
+            server.run()  # returns when a _Stop ends its loop
+        except _Stop:
+            pass  # raised outside the loop's own handling
         finally:
+            logger.info("stopping on %s", stopped_by[0] if stopped_by else "server exit")
             server.task_dispatcher.shutdown()
             server.close()
             for sig, handler in previous.items():

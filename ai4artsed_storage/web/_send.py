@@ -14,7 +14,6 @@ from urllib.parse import quote
 from flask import Response, send_file
 from werkzeug.exceptions import NotFound
 
-from ai4artsed_storage._errors import UnsafePath
 from ai4artsed_storage.web._context import web_state
 
 #: A year: numbered files of a finished run are never rewritten.
@@ -67,16 +66,19 @@ def send_stored_file(
     download_name: str | None = None,
     as_attachment: bool = False,
     immutable: bool = False,
+    within: Path | None = None,
 ) -> Response:
-    """Answer with the file at *path*, which must really (symlinks resolved) be in the root.
+    """Answer with the file at *path*, which must really (symlinks resolved) be inside
+    *within* (default: the root).
 
-    :raises NotFound: when it is outside the root, missing or not a regular file.
+    :raises NotFound: when it is outside, missing, not a regular file or not a path at all
+        (a NUL byte).
     """
     state = web_state()
     root = state.store.root
     try:
-        real = root.contain(path)
-    except (UnsafePath, OSError, RuntimeError):
+        real = root.contain(path, within)
+    except (ValueError, OSError, RuntimeError):  # UnsafePath is a ValueError
         raise NotFound("file not found") from None
     if not real.is_file():
         raise NotFound("file not found")

@@ -40,7 +40,12 @@ def _not_found(error: Exception) -> tuple[Response, int]:
 
 
 def _http(error: HTTPException) -> tuple[Response, int]:
-    return _answer(error.code or 500, error.description or error.name)
+    response, status = _answer(error.code or 500, error.description or error.name)
+    # Keep what the status needs besides the body: Content-Range on 416, Allow on 405.
+    for name, value in error.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response, status
 
 
 def _unexpected(error: Exception) -> tuple[Response, int]:

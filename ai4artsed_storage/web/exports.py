@@ -28,5 +28,4 @@ def json_file(relpath: str) -> Response:
     joined = safe_join(str(root.json_dir), relpath)
     if joined is None or is_temp_name(Path(joined).name):
         raise NotFound("file not found")
-    real = root.contain(Path(joined), root.json_dir)
-    return send_stored_file(real)
+    return send_stored_file(Path(joined), within=root.json_dir)

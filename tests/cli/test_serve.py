@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -153,15 +154,36 @@ def test_taken_port_is_refused_naming_the_listener(
     assert after.health()["pid"] == after.process.pid
 
 
-def test_sigterm_stops_cleanly_and_frees_the_root(
+def _keep_asking(url: str, until: threading.Event) -> None:
+    with requests.Session() as session:
+        for _ in range(2000):
+            if until.is_set():
+                return
+            try:
+                session.get(f"{url}/api/health", timeout=2)
+            except requests.RequestException:
+                return
+
+
+def test_sigterm_stops_cleanly_under_load_and_frees_the_root(
     root_path: Path, tmp_path: Path, backends: list[Backend]
 ) -> None:
     first = start(backends, root_path, free_port(), tmp_path)
     first.health()
+    done = threading.Event()
+    clients = [threading.Thread(target=_keep_asking, args=(first.url, done)) for _ in range(4)]
+    for client in clients:
+        client.start()
+    time.sleep(0.5)  # the signal lands while requests are being dispatched
 
     first.process.send_signal(signal.SIGTERM)
 
-    assert first.wait() == 0
+    try:
+        assert first.wait() == 0
+    finally:
+        done.set()
+        for client in clients:
+            client.join()
     assert "stopping on SIGTERM" in first.stdout
     assert "instance lock released" in first.stdout
     successor = start(backends, root_path, first.port, tmp_path)

@@ -101,6 +101,11 @@ def build_media_root(base: Path) -> MediaRoot:
         make_run(root.json_dir, layout, run_id, images=IMAGES_PER_RUN.get(layout, 1))
     _media_runs(root)
     (root.json_dir / "escape").symlink_to(base)
+    # A run folder outside the root, linked in: it must not be found, let alone served.
+    outside_run = base / "outside_run"
+    outside_run.mkdir()
+    (outside_run / "output_image.png").write_bytes(canary.read_bytes())
+    (root.json_dir / "run_link").symlink_to(outside_run)
     (root.path / "uploads_tmp").mkdir(exist_ok=True)
     (root.path / "uploads_tmp" / "evil.png").symlink_to(canary)
     return root

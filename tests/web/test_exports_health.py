@@ -46,6 +46,7 @@ def test_raw_run_files_are_served(
         "nothing/here.png",
         f"{D_RUN}/.metadata.json.0a0b0c.tmp",
         "/etc/passwd",
+        "a%00b/metadata.json",
     ],
 )
 def test_raw_route_refuses_paths_leading_out(

@@ -240,8 +240,9 @@ def test_run_summary_inlines_texts_for_every_layout(
 
 
 @pytest.mark.parametrize("route", ["image", "images", "audio", "music", "info", "run", "3d"])
-def test_unknown_run_is_a_json_404(client: FlaskClient, route: str) -> None:
-    response = client.get(f"/api/media/{route}/run_0_000000_nope")
+@pytest.mark.parametrize("run_id", ["run_0_000000_nope", "run_link"])
+def test_unknown_run_is_a_json_404(client: FlaskClient, route: str, run_id: str) -> None:
+    response = client.get(f"/api/media/{route}/{run_id}")
 
     assert response.status_code == 404
     assert "no run" in response.get_json()["error"]
@@ -276,6 +277,8 @@ def test_routing_errors_under_the_prefixes_are_json(
     assert response.status_code == status
     assert response.is_json
     assert response.get_json()["error"]
+    if status == 405:
+        assert response.headers["Allow"]
 
 
 def test_routing_errors_elsewhere_stay_html(client: FlaskClient) -> None:
