@@ -11,6 +11,7 @@ import grp
 import json
 import os
 import pwd
+import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
@@ -135,9 +136,14 @@ def migrate(
                 plan = _plan(root, units, journal, copy)
                 journal.add_runs(plan.runs)
                 outcome = Applier(plan, journal, ownership, progress).run()
-                outcome.recorded += _merge_favorites(plan, journal, ownership, outcome)
+                indexed, retired = 0, []
+                # After a clean stop (disk full) only what is placed gets indexed; the rerun
+                # merges favorites and retires.
+                if not outcome.stopped:
+                    outcome.recorded += _merge_favorites(plan, journal, ownership, outcome)
                 indexed = _index(storage, journal)
-                retired = _retire(plan, journal, outcome) if retire else []
+                if retire and not outcome.stopped:
+                    retired = _retire(plan, journal, outcome)
             finally:
                 journal.close()
             if ownership is not None:
@@ -208,16 +214,18 @@ def _index(storage: StorageRoot, journal: Journal) -> int:
     """Index every migrated run (also those a killed run placed but did not index)."""
     pending = journal.unindexed_runs()
     present = [(run_id, rel) for run_id, rel in pending if (storage.json_dir / rel).is_dir()]
-    if present:
+    if not present:
+        return 0
+    try:
         RunStore(storage).index.put_many(present)
         journal.mark_indexed(present)
+    except (OSError, sqlite3.Error):
+        return 0  # disk full: the journal still lists them, the rerun indexes them
     return len(present)
 
 
 def _retire(plan: Plan, journal: Journal, outcome: Outcome) -> list[dict[str, str]]:
     """Rename each fully migrated source to ``<src>.migrated-<timestamp>`` (never delete)."""
-    if outcome.stopped:
-        return []
     stamp = time.strftime("%Y%m%dT%H%M%S")
     retired = []
     for unit in plan.units:

@@ -11,13 +11,13 @@ import sys
 from collections.abc import Sequence
 
 from ai4artsed_storage._errors import StorageError
-from ai4artsed_storage.cli import doctor, migrate, serve, where
+from ai4artsed_storage.cli import doctor, fsck, migrate, serve, where
 
 #: Expected failure (bad input, unusable root): a message, no traceback.
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
 
-COMMANDS = (where, serve, migrate, doctor)
+COMMANDS = (where, serve, migrate, doctor, fsck)
 
 
 def build_parser() -> argparse.ArgumentParser:
