@@ -8,7 +8,7 @@ PYTHON_PATHS := ai4artsed_storage tests $(wildcard bench lab/tests)
 
 # Debian packages the tests use: a real browser for the gallery test, nginx and wrk as the
 # benchmark's peer and load generator.
-SYSTEM_PACKAGES := chromium chromium-driver nginx-light wrk
+SYSTEM_PACKAGES := chromium chromium-driver nginx-light wrk rsync
 
 .PHONY: test check unit lint molecule demo system-deps lab-deps lab-image lab-destroy bench clean
 
