@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from flask import Blueprint, render_template, url_for
 
 from ai4artsed_storage._runs import Run
+from ai4artsed_storage._sniff import IMAGE_EXTENSIONS
 from ai4artsed_storage.web._context import web_state
 
 gallery_bp = Blueprint("gallery", __name__, template_folder="templates")
@@ -32,7 +33,8 @@ def _card(run: Run) -> _Card:
     urls = [
         url_for("media.image", run_id=run.run_id, index=position)
         for position, entity in enumerate(run.entities_of("output_image"))
-        if run.entity_path(entity) is not None
+        # Old runs saved audio as output_image too: no <img> for those.
+        if entity.extension in IMAGE_EXTENSIONS and run.entity_path(entity) is not None
     ]
     prompt = ""
     for entity in run.entities_of("input"):
