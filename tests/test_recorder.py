@@ -325,3 +325,27 @@ def test_kill_minus_nine_mid_write_never_corrupts(root_path: Path) -> None:
     ]
     assert int(name.split("_")[0]) == max(numbers)
     assert len(numbers) == len(set(numbers))
+
+
+_CREATOR = textwrap.dedent(
+    """
+    import sys
+    from ai4artsed_storage import LivePipelineRecorder
+    worker = sys.argv[1]
+    for index in range(40):
+        LivePipelineRecorder(f"run_{worker}_{index}", "c", "eco", "kids", device_id=f"d{worker}")
+    """
+)
+
+
+@pytest.mark.slow
+def test_index_stays_exact_when_processes_create_runs_at_once(root_path: Path) -> None:
+    creators = [subprocess.Popen([sys.executable, "-c", _CREATOR, str(w)]) for w in range(6)]
+    assert [c.wait(timeout=120) for c in creators] == [0] * 6
+    store = open_store()
+    indexed = dict(store.index.items())
+    assert len(indexed) == 240
+    for run_id, relpath in indexed.items():
+        worker = run_id.split("_")[1]
+        assert relpath == f"{TODAY}/d{worker}/{run_id}"
+        assert (store.root.json_dir / relpath / "metadata.json").is_file()
