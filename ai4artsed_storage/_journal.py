@@ -51,14 +51,16 @@ class Journal:
         self.path = path
         self.readonly = readonly
         if readonly:
-            uri = f"{path.as_uri()}?mode=ro"
-            self._db = (
-                sqlite3.connect(uri, uri=True, isolation_level=None)
-                if path.exists()
-                else sqlite3.connect(":memory:", isolation_level=None)
-            )
-            if not path.exists():
-                self._create()
+            self._db = sqlite3.connect(":memory:", isolation_level=None)
+            if path.exists():
+                stored = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, isolation_level=None)
+                # A kill -9 right after the file was created leaves it without tables.
+                if stored.execute("SELECT 1 FROM sqlite_master WHERE name = 'files'").fetchone():
+                    self._db.close()
+                    self._db = stored
+                    return
+                stored.close()
+            self._create()
             return
         if not path.exists():
             os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o640))

@@ -1,8 +1,11 @@
 """Migration of old exports/ trees (and pre-exports data) into one storage root.
 
-:func:`migrate` is the whole job: resolve the sources, plan (read only), check free space,
-then, under the root's migration lock, plan again against the journal and apply. The
-report is plain data; ``ai4artsed-storage migrate --json`` prints it as is.
+:func:`migrate` is the whole job: resolve the sources, take the root's migration lock, plan
+once against the journal, check free space, apply. The plan is built under the lock because
+it decides which folders move whole by looking at the root, and only the lock keeps the
+root as seen. A dry run takes no lock: it is read-only by design and may see a root that
+another migration is changing. The report is plain data; ``ai4artsed-storage migrate
+--json`` prints it as is.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from ai4artsed_storage._journal import DONE, FileRecord, Journal
 from ai4artsed_storage._lock import locked
 from ai4artsed_storage._migrate._apply import Applier, Outcome, Progress
 from ai4artsed_storage._migrate._fs import Ownership, rename_noreplace
-from ai4artsed_storage._migrate._plan import FAVORITES, Plan, Planner
+from ai4artsed_storage._migrate._plan import Plan, Planner
 from ai4artsed_storage._migrate._sources import Skipped, Unit, resolve_sources
+from ai4artsed_storage._migrate._walk import FAVORITES
 from ai4artsed_storage._root import CONFLICTS_FOLDER, StorageRoot
 from ai4artsed_storage._store import RunStore
 
@@ -80,8 +84,11 @@ def _already_retired(specs: Sequence[str], root: Path) -> tuple[list[str], list[
         journal.close()
 
 
-def _plan(root: Path, units: list[Unit], journal: Journal, copy: bool) -> Plan:
-    return Planner(root, units, journal.files(), copy=copy).build()
+def _plan(
+    root: Path, units: list[Unit], journal: Journal, copy: bool, owner: Ownership | None
+) -> Plan:
+    ids = None if owner is None else (owner.uid, owner.gid)
+    return Planner(root, units, journal.files(), copy=copy, owner=ids).build()
 
 
 def _check_space(plan: Plan, root: Path) -> None:
@@ -120,32 +127,34 @@ def migrate(
     units, skipped = resolve_sources(specs, root)
     skipped_sources += skipped
     journal_path = _journal_path(root)
-    preview = Journal(journal_path, readonly=True)
-    try:
-        plan = _plan(root, units, preview, copy)
-    finally:
-        preview.close()
-    _check_space(plan, root)
     if dry_run:
+        preview = Journal(journal_path, readonly=True)
+        try:
+            plan = _plan(root, units, preview, copy, ownership)
+        finally:
+            preview.close()
+        _check_space(plan, root)
         return _report(plan, None, skipped_sources, [], dry_run=True)
+    fresh = not root.exists()
     storage = StorageRoot(root, source="--to").open()
+    lock = storage.state_dir / "locks" / "migrate.lock"
     try:
-        with locked(storage.state_dir / "locks" / "migrate.lock", blocking=False):
-            journal = Journal(journal_path)
+        with locked(lock, blocking=False):
+            # Read-only until the space check passed: a refused migration leaves no journal.
+            preview = Journal(journal_path, readonly=True)
             try:
-                plan = _plan(root, units, journal, copy)
-                journal.add_runs(plan.runs)
-                outcome = Applier(plan, journal, ownership, progress).run()
-                indexed, retired = 0, []
-                # After a clean stop (disk full) only what is placed gets indexed; the rerun
-                # merges favorites and retires.
-                if not outcome.stopped:
-                    outcome.recorded += _merge_favorites(plan, journal, ownership, outcome)
-                indexed = _index(storage, journal)
-                if retire and not outcome.stopped:
-                    retired = _retire(plan, journal, outcome)
+                plan = _plan(root, units, preview, copy, ownership)
             finally:
-                journal.close()
+                preview.close()
+            try:
+                _check_space(plan, root)
+            except MigrationError:
+                if fresh:
+                    _unmake_fresh_root(storage, lock)
+                raise
+            outcome, indexed, retired = _apply(
+                storage, plan, Journal(journal_path), ownership, progress, retire=retire
+            )
             if ownership is not None:
                 _own_state(storage, ownership)
     except BlockingIOError as error:
@@ -154,6 +163,41 @@ def migrate(
     report["indexed"] = indexed
     report["changed"] = bool(report["changed"] or indexed)
     return report
+
+
+def _apply(
+    storage: StorageRoot,
+    plan: Plan,
+    journal: Journal,
+    owner: Ownership | None,
+    progress: Progress | None,
+    *,
+    retire: bool,
+) -> tuple[Outcome, int, list[dict[str, str]]]:
+    """Apply, merge favorites, index, retire; returns the outcome, runs indexed, retired."""
+    try:
+        journal.add_runs(plan.runs)
+        outcome = Applier(plan, journal, owner, progress).run()
+        retired: list[dict[str, str]] = []
+        # After a clean stop (disk full) only what is placed gets indexed; the rerun
+        # merges favorites and retires.
+        if not outcome.stopped:
+            outcome.recorded += _merge_favorites(plan, journal, owner, outcome)
+        indexed = _index(storage, journal)
+        if retire and not outcome.stopped:
+            retired = _retire(plan, journal, outcome)
+    finally:
+        journal.close()
+    return outcome, indexed, retired
+
+
+def _unmake_fresh_root(storage: StorageRoot, lock: Path) -> None:
+    """Remove the empty folder plan and lock file :meth:`StorageRoot.open` just made in a
+    root that did not exist: refused means nothing changed. ``rmdir`` only removes empty
+    folders, so nothing else can go."""
+    lock.unlink()
+    for dirpath, _dirnames, _filenames in os.walk(storage.path, topdown=False):
+        os.rmdir(dirpath)
 
 
 def _merge_favorites(
@@ -179,7 +223,7 @@ def _merge_favorites(
         if base is None:
             # A root favorites file we cannot read is not overwritten: sources go aside.
             for path, _st, data in plan.favorites:
-                unit = next(u for u in plan.units if u.path in path.parents)
+                unit = next(u for u in plan.units if path.startswith(f"{u.path}/"))
                 aside = plan.root / CONFLICTS_FOLDER / unit.label / FAVORITES
                 make_dirs(aside.parent)
                 atomic_write_json(aside, data)
@@ -204,7 +248,7 @@ def _merge_favorites(
         if owner is not None:
             owner.apply(target)
     journal.done(
-        FileRecord(str(path), st.st_size, st.st_mtime_ns, FAVORITES, None, None, "merge", DONE)
+        FileRecord(path, st.st_size, st.st_mtime_ns, FAVORITES, None, None, "merge", DONE)
         for path, st, _data in plan.favorites
     )
     return len(plan.favorites)

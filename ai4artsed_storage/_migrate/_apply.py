@@ -1,9 +1,12 @@
 """Carrying out a plan in batches: intent, place (threads copy and hash), syncfs, done.
 
 A source file is never removed: copies leave it alone, renames move the very inode (the
-kernel refuses to replace an existing destination). One unreadable file is reported and
-left in place while the rest goes on; a full disk stops the run cleanly after recording
-what was verified, and the same command finishes once space is freed.
+kernel refuses to replace an existing destination). A folder that moves whole gets its
+modes (and owner) fixed first, where it is, from the planning walk's stats: no second walk,
+and a kill -9 in between leaves nothing in the root with the wrong mode. One unreadable
+file is reported and left in place while the rest goes on; a full disk stops the run
+cleanly after recording what was verified, and the same command finishes once space is
+freed.
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from ai4artsed_storage._atomic import DIR_MODE, FILE_MODE, make_dirs
+from ai4artsed_storage._atomic import FILE_MODE, make_dirs
 from ai4artsed_storage._journal import DONE, FileRecord, Journal
 from ai4artsed_storage._migrate._fs import Ownership, copy_verified, rename_noreplace, syncfs
 from ai4artsed_storage._migrate._plan import (
@@ -26,7 +29,6 @@ from ai4artsed_storage._migrate._plan import (
     DEDUP,
     LINK,
     RENAME,
-    RENAME_DIR,
     Action,
     Plan,
 )
@@ -66,6 +68,7 @@ class Applier:
         self.progress = progress
         self.outcome = Outcome()
         self._made: set[str] = set()
+        self._root = str(plan.root)
 
     def run(self) -> Outcome:
         for temp in self.plan.stale_temps:
@@ -96,7 +99,7 @@ class Applier:
             return
         path = self.root / folder
         if not path.is_dir():
-            self._dir(str(PurePosixPath(folder).parent) if "/" in folder else "")
+            self._dir(folder.rpartition("/")[0])
             make_dirs(path, durable=False)
             self.outcome.dirs_created += 1
             if self.owner is not None:
@@ -111,8 +114,8 @@ class Applier:
                 continue
             temp = None
             if action.kind == COPY:
-                parent = PurePosixPath(action.dst).parent
-                temp = str(parent / f".{PurePosixPath(action.dst).name}.{secrets.token_hex(6)}.tmp")
+                parent, _, name = action.dst.rpartition("/")
+                temp = f"{parent}/.{name}.{secrets.token_hex(6)}.tmp".lstrip("/")
                 temps[id(action)] = temp
             intents.append(action.record("intent", temp))
         self.journal.intend(intents)
@@ -126,7 +129,7 @@ class Applier:
             # Folders are made in plan order, just before their first file: made earlier, a
             # run folder planned to arrive by one rename would already exist.
             try:
-                self._dir(str(PurePosixPath(action.dst).parent))
+                self._dir(action.dst.rpartition("/")[0])
             except OSError as error:
                 self._failed(action, error)
                 continue
@@ -134,8 +137,8 @@ class Applier:
                 future = pool.submit(
                     copy_verified,
                     action.src,
-                    self.root / temps[id(action)],
-                    self.root / action.dst,
+                    f"{self._root}/{temps[id(action)]}",
+                    f"{self._root}/{action.dst}",
                     mtime_ns=action.mtime_ns,
                     owner=self.owner,
                     replace=action.replace,
@@ -171,12 +174,12 @@ class Applier:
                     raise
                 self.outcome.linked += 1
                 return True
+            for path, mode in action.fixes:
+                self._settle(path, mode)
             rename_noreplace(action.src, target)
             if target.lstat().st_ino != action.ino:
                 raise OSError(errno.EIO, "renamed entry is not the planned one", str(target))
-            if action.kind == RENAME_DIR:
-                self._settle_tree(target)
-            else:
+            if action.kind == RENAME:
                 self._settle(target, FILE_MODE)
         except OSError as error:
             self._failed(action, error)
@@ -184,26 +187,17 @@ class Applier:
         self.outcome.renamed += action.files
         return True
 
-    def _settle(self, path: Path, mode: int) -> None:
+    def _settle(self, path: str | Path, mode: int) -> None:
         if os.lstat(path).st_mode & 0o7777 != mode:
             os.chmod(path, mode)
         if self.owner is not None:
             self.owner.apply(path)
 
-    def _settle_tree(self, top: Path) -> None:
-        """Modes 0750/0640 (and --owner) on a run folder that arrived by rename."""
-        self._settle(top, DIR_MODE)
-        for dirpath, dirnames, filenames in os.walk(top):
-            for name in dirnames:
-                self._settle(Path(dirpath, name), DIR_MODE)
-            for name in filenames:
-                self._settle(Path(dirpath, name), FILE_MODE)
-
     def _failed(self, action: Action, error: OSError) -> None:
         if error.errno in (errno.ENOSPC, errno.EDQUOT):
             self.outcome.stopped = True
         self.outcome.failed_units.add(action.unit.label + str(action.unit.dest))
-        self.outcome.errors.append({"path": str(action.src), "error": error.strerror or str(error)})
+        self.outcome.errors.append({"path": action.src, "error": error.strerror or str(error)})
 
 
 def _batches(actions: list[Action]) -> Iterator[list[Action]]:

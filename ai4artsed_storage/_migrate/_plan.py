@@ -7,7 +7,9 @@ free-space check sums it. Decisions, in source order, the first claimant of a pl
   dedup; with other bytes a conflict, kept aside under ``.conflicts/<label>/<relpath>``;
 - a run_id already placed elsewhere is compared as a whole: same files, dedup; else the
   whole run is kept aside;
-- on the same filesystem a run folder whose place is free moves with one rename.
+- on the same filesystem the highest folder whose place in the root is free, and that holds
+  nothing to handle one by one, moves with one rename (a fresh root: a handful of renames);
+  its entries' modes are fixed beforehand from the walk's own stats.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -25,12 +26,11 @@ from ai4artsed_storage._ids import is_safe_id
 from ai4artsed_storage._journal import DONE, INTENT, FileRecord
 from ai4artsed_storage._migrate._fs import sha256_file
 from ai4artsed_storage._migrate._sources import Unit
+from ai4artsed_storage._migrate._walk import FAVORITES, Entry, Folder, Walker
 from ai4artsed_storage._root import CONFLICTS_FOLDER
 from ai4artsed_storage._store import iter_run_dirs
 
-FAVORITES = "json/favorites.json"
-
-#: Action kinds. "copy"/"rename" place a file, "rename_dir" a whole run folder, "link"
+#: Action kinds. "copy"/"rename" place a file, "rename_dir" a whole folder, "link"
 #: recreates a symlink that stays inside its source, "dedup" and "adopt" only record.
 COPY, RENAME, RENAME_DIR, LINK, DEDUP, ADOPT = (
     "copy",
@@ -46,7 +46,7 @@ COPY, RENAME, RENAME_DIR, LINK, DEDUP, ADOPT = (
 class Action:
     kind: str
     unit: Unit
-    src: Path
+    src: str
     dst: str  # relative to the root, POSIX
     size: int
     mtime_ns: int
@@ -56,10 +56,12 @@ class Action:
     replace: bool = False
     sha256: str | None = None
     link_target: str | None = None
+    runs: int = 0  # run folders a "rename_dir" carries
+    fixes: list[tuple[str, int]] = field(default_factory=list)  # (path, mode) before it
 
     def record(self, state: str, temp: str | None = None) -> FileRecord:
         return FileRecord(
-            str(self.src),
+            self.src,
             self.size,
             self.mtime_ns,
             self.dst,
@@ -72,7 +74,7 @@ class Action:
 
 @dataclass
 class _Claim:
-    path: Path  # where the bytes can be read now (root file or earlier source file)
+    path: str  # where the bytes can be read now (root file or earlier source file)
     size: int
 
 
@@ -84,7 +86,7 @@ class Plan:
     actions: list[Action] = field(default_factory=list)
     dirs: set[str] = field(default_factory=set)
     runs: list[tuple[str, str]] = field(default_factory=list)
-    favorites: list[tuple[Path, os.stat_result, dict[str, Any]]] = field(default_factory=list)
+    favorites: list[tuple[str, os.stat_result, dict[str, Any]]] = field(default_factory=list)
     errors: list[dict[str, str]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     stale_temps: list[Path] = field(default_factory=list)
@@ -112,7 +114,8 @@ class Plan:
             "copies": self.count(COPY),
             "bytes_to_copy": self.bytes_to_copy,
             "renames": self.count(RENAME, RENAME_DIR),
-            "run_folder_renames": sum(1 for a in self.actions if a.kind == RENAME_DIR),
+            "folder_renames": sum(1 for a in self.actions if a.kind == RENAME_DIR),
+            "run_folder_renames": sum(a.runs for a in self.actions if a.kind == RENAME_DIR),
             "links": self.count(LINK),
             "deduplicated": self.count(DEDUP, ADOPT),
             "conflicts": len(self.conflicts),
@@ -123,16 +126,10 @@ class Plan:
         }
 
 
-@dataclass
-class _Entry:
-    path: Path
-    rel: PurePosixPath
-    st: os.stat_result
-
-
-def _favorites_of(path: Path) -> dict[str, Any] | None:
+def _favorites_of(path: str) -> dict[str, Any] | None:
     try:
-        data = json.loads(path.read_bytes())
+        with open(path, "rb") as handle:
+            data = json.loads(handle.read())
     except (OSError, ValueError):
         return None
     if isinstance(data, dict) and isinstance(data.get("favorites"), list):
@@ -144,21 +141,35 @@ class Planner:
     """Builds a :class:`Plan`; one instance per migration."""
 
     def __init__(
-        self, root: Path, units: list[Unit], journal: dict[str, FileRecord], *, copy: bool
+        self,
+        root: Path,
+        units: list[Unit],
+        journal: dict[str, FileRecord],
+        *,
+        copy: bool,
+        owner: tuple[int, int] | None = None,
     ) -> None:
         device = _device_of(root)
         rename_units = set()
         if not copy:
             rename_units = {u.label + str(u.dest) for u in units if u.path.stat().st_dev == device}
         self.plan = Plan(root, units, rename_units)
+        self.root = str(root)
         self.journal = journal
+        self.owner = owner
         self.claims: dict[str, _Claim] = {}
-        self.run_owner: dict[str, tuple[str, Path]] = {}
+        #: Root-relative folders planned to arrive by one rename -> where they are now.
+        self.moved: dict[str, str] = {}
+        #: Root-relative folders the plan puts something in (so no folder may move there).
+        self.taken: set[str] = set()
+        self.run_owner: dict[str, tuple[str, str]] = {}
+        self.dest = ""
+        self.renaming = False
         root_json = root / "json"
         if root_json.is_dir():
             for run_id, path in iter_run_dirs(root_json):
                 rel = path.relative_to(root_json).as_posix()
-                self.run_owner.setdefault(run_id, (rel, path))
+                self.run_owner.setdefault(run_id, (rel, str(path)))
 
     def build(self) -> Plan:
         for unit in self.plan.units:
@@ -167,148 +178,207 @@ class Planner:
 
     # -- walking ---------------------------------------------------------------------
 
-    def _renames(self, unit: Unit) -> bool:
-        return unit.label + str(unit.dest) in self.plan.rename_units
-
     def _unit(self, unit: Unit) -> None:
-        run_dirs: dict[Path, str] = {}
+        runs: dict[str, str] = {}
         if unit.json_dir is not None and unit.json_dir.is_dir():
             for run_id, path in iter_run_dirs(unit.json_dir):
                 if is_safe_id(run_id):
-                    run_dirs[path] = run_id
-        if unit.dest.parts:
-            self.plan.dirs.add(str(unit.dest))
-        for entry in self._walk(unit, unit.path, PurePosixPath(), run_dirs, self.plan.dirs):
+                    runs[str(path)] = run_id
+        self.dest = str(unit.dest) if unit.dest.parts else ""
+        self.renaming = unit.label + str(unit.dest) in self.plan.rename_units
+        if self.dest:
+            self.plan.dirs.add(self.dest)
+        top = str(unit.path)
+        walker = Walker(self.dest, runs, self.owner, self.plan.errors)
+        folder = walker.walk(top, "", os.lstat(top))
+        self.plan.file_count += folder.file_count
+        self.plan.byte_count += folder.byte_count
+        self.plan.run_count += folder.run_count
+        self._content(unit, folder)
+
+    def _dst(self, rel: str) -> str:
+        if not rel:
+            return self.dest
+        return f"{self.dest}/{rel}" if self.dest else rel
+
+    def _content(self, unit: Unit, folder: Folder) -> None:
+        """Plan what is inside *folder* entry by entry (the folder itself does not move)."""
+        for entry in folder.files:
             self._place(unit, entry)
+        for entry in folder.odd:
+            self._odd(unit, entry)
+        for child in folder.folders:
+            if child.run_id is not None:
+                self._run(unit, child)
+            elif not self._move(unit, child):
+                if not self.renaming:
+                    # Empty folders are recreated by copies only: renames leave emptied
+                    # folders behind, which must not turn into phantom runs in the root.
+                    self.plan.dirs.add(self._dst(child.rel))
+                self._content(unit, child)
 
-    def _walk(
-        self,
-        unit: Unit,
-        folder: Path,
-        rel: PurePosixPath,
-        run_dirs: dict[Path, str],
-        dirs: set[str],
-    ) -> Iterator[_Entry]:
-        """Regular files below *folder*; runs are handed to :meth:`_run` on the way, the
-        folders to create in the root are added to *dirs*."""
-        try:
-            with os.scandir(folder) as scan:
-                entries = sorted(scan, key=lambda e: e.name)
-        except OSError as error:
-            self.plan.errors.append({"path": str(folder), "error": _why(error)})
-            return
-        for entry in entries:
-            path, child = Path(entry.path), rel / entry.name
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError as error:
-                self.plan.errors.append({"path": entry.path, "error": _why(error)})
-                continue
-            if stat.S_ISDIR(st.st_mode):
-                if path in run_dirs:
-                    self._run(unit, path, child, run_dirs[path])
-                else:
-                    if not self._renames(unit):
-                        # Empty folders are recreated by copies only: renames leave emptied
-                        # folders behind, which must not turn into phantom runs in the root.
-                        dirs.add(str(unit.dest / child))
-                    yield from self._walk(unit, path, child, run_dirs, dirs)
-            elif stat.S_ISREG(st.st_mode):
-                self.plan.file_count += 1
-                self.plan.byte_count += st.st_size
-                yield _Entry(path, child, st)
-            elif stat.S_ISLNK(st.st_mode):
-                self._symlink(unit, path, child, st)
-            else:
-                self._skip(path, "not a regular file, directory or symlink; left in place")
+    def _odd(self, unit: Unit, entry: Entry) -> None:
+        mode = entry.st.st_mode
+        if stat.S_ISLNK(mode):
+            self._symlink(unit, entry)
+        elif stat.S_ISREG(mode):
+            self._skip(entry.path, "temp file of an unfinished write; left in place")
+        else:
+            self._skip(entry.path, "not a regular file, directory or symlink; left in place")
 
-    def _skip(self, path: Path, reason: str) -> None:
-        self.plan.skipped.append({"path": str(path), "reason": reason})
+    def _odd_below(self, unit: Unit, folder: Folder) -> None:
+        for entry in folder.odd:
+            self._odd(unit, entry)
+        for child in folder.folders:
+            self._odd_below(unit, child)
 
-    def _symlink(self, unit: Unit, path: Path, rel: PurePosixPath, st: os.stat_result) -> None:
+    def _skip(self, path: str, reason: str) -> None:
+        self.plan.skipped.append({"path": path, "reason": reason})
+
+    def _symlink(self, unit: Unit, entry: Entry) -> None:
+        path = entry.path
         target = os.readlink(path)
-        record = self.journal.get(str(path))
+        record = self.journal.get(path)
         if (
             record is not None
             and record.state == DONE
-            and os.path.lexists(self.plan.root / record.dst)
+            and os.path.lexists(f"{self.root}/{record.dst}")
         ):
             self.plan.already += 1
             return
-        real = path.resolve()
+        real = Path(path).resolve()
         if os.path.isabs(target) or (real != unit.path and unit.path not in real.parents):
             self._skip(path, f"symlink to {target} leaves the source; recorded, not followed")
             return
-        dst = str(unit.dest / rel)
-        if os.path.lexists(self.plan.root / dst) or dst in self.claims:
+        dst = self._dst(entry.rel)
+        if self._claim_at(dst) is not None:
             self._skip(path, f"symlink to {target}: its place in the root is taken")
             return
-        self.claims[dst] = _Claim(path, 0)
+        self._claim(dst, _Claim(path, 0))
+        st = entry.st
         self.plan.actions.append(
             Action(LINK, unit, path, dst, 0, st.st_mtime_ns, st.st_ino, link_target=target)
         )
 
+    # -- whole folders ---------------------------------------------------------------
+
+    def _move(self, unit: Unit, folder: Folder) -> bool:
+        """Plan *folder* to move with one rename, if it can: same filesystem, its place in
+        the root free, nothing inside to handle one by one."""
+        if not self.renaming or not folder.movable:
+            return False
+        if folder.file_count == 0 and folder.run_count == 0:
+            return False  # nothing to migrate; an emptied husk stays where it is
+        dst = self._dst(folder.rel)
+        if not self._free(dst):
+            return False
+        runs = self._runs_in(folder)
+        if runs is None:
+            return False
+        for run_id, json_rel, path in runs:
+            self.run_owner[run_id] = (json_rel, path)
+            self.plan.runs.append((run_id, json_rel))
+        self.moved[dst] = folder.path
+        self._take(dst)
+        st = folder.st
+        self.plan.actions.append(
+            Action(
+                RENAME_DIR,
+                unit,
+                folder.path,
+                dst,
+                folder.byte_count,
+                st.st_mtime_ns,
+                st.st_ino,
+                files=folder.file_count,
+                runs=len(runs),
+                fixes=folder.all_fixes(),
+            )
+        )
+        return True
+
+    def _runs_in(self, folder: Folder) -> list[tuple[str, str, str]] | None:
+        """The runs below *folder*, or None if one of their ids is placed already (then
+        each such run is compared as a whole, see :meth:`_run`)."""
+        found: list[tuple[str, str, str]] = []
+        seen: set[str] = set()
+        stack = [folder]
+        while stack:
+            current = stack.pop()
+            run_id = current.run_id
+            if run_id is not None:
+                if run_id in self.run_owner or run_id in seen:
+                    return None
+                seen.add(run_id)
+                found.append((run_id, self._dst(current.rel).removeprefix("json/"), current.path))
+            stack.extend(current.folders)
+        return found
+
+    def _free(self, dst: str) -> bool:
+        if dst in self.taken or dst in self.claims or self._now_at(dst) is not None:
+            return False
+        return not os.path.lexists(f"{self.root}/{dst}")
+
+    def _now_at(self, dst: str) -> str | None:
+        """Where *dst* is before the plan runs, if it is inside a folder planned to move."""
+        if not self.moved:
+            return None
+        probe = dst
+        while probe:
+            source = self.moved.get(probe)
+            if source is not None:
+                return source + dst[len(probe) :]
+            probe = probe.rpartition("/")[0]
+        return None
+
+    def _take(self, dst: str) -> None:
+        while dst and dst not in self.taken:
+            self.taken.add(dst)
+            dst = dst.rpartition("/")[0]
+
+    def _claim(self, dst: str, claim: _Claim) -> None:
+        self.claims[dst] = claim
+        self._take(dst.rpartition("/")[0])
+
     # -- runs ------------------------------------------------------------------------
 
-    def _run(self, unit: Unit, path: Path, rel: PurePosixPath, run_id: str) -> None:
-        self.plan.run_count += 1
-        before = len(self.plan.skipped) + len(self.plan.errors) + len(self.plan.actions)
-        dst = unit.dest / rel
-        run_dirs = {str(dst)}
-        entries = list(self._walk(unit, path, rel, {}, run_dirs))
-        # Links, unreadable or odd files inside: the folder cannot move as one piece.
-        clean = before == len(self.plan.skipped) + len(self.plan.errors) + len(self.plan.actions)
-        json_rel = dst.relative_to("json").as_posix()
+    def _run(self, unit: Unit, folder: Folder) -> None:
+        assert folder.run_id is not None
+        run_id = folder.run_id
+        json_rel = self._dst(folder.rel).removeprefix("json/")
+        entries = folder.all_files()
         if entries and all(self._verified_before(e) for e in entries):
             self.plan.already += len(entries)
             for entry in entries:
-                self.claims[self.journal[str(entry.path)].dst] = _Claim(entry.path, 0)
+                self._claim(self.journal[entry.path].dst, _Claim(entry.path, entry.st.st_size))
+            self._odd_below(unit, folder)
             return
         owner = self.run_owner.get(run_id)
         if owner is not None and owner[0] != json_rel:
             # The same run_id at another place: one run, or two that must not be mixed.
-            same = _digest(owner[1]) == _digest(path)
+            same = _digest(owner[1]) == _digest(folder.path)
+            skip = len(folder.rel) + 1
             for entry in entries:
                 if self._verified_before(entry):
                     self.plan.already += 1
                 elif same:
-                    inner = entry.rel.relative_to(rel)
-                    self._add(DEDUP, unit, entry, str(PurePosixPath("json", owner[0], inner)))
+                    inner = entry.rel[skip:]
+                    self._add(DEDUP, unit, entry, f"json/{owner[0]}/{inner}")
                 else:
-                    self._conflict(unit, entry, str(unit.dest / entry.rel))
+                    self._conflict(unit, entry, self._dst(entry.rel))
+            self._odd_below(unit, folder)
             return
-        self.run_owner[run_id] = (json_rel, path)
+        if owner is None and self._move(unit, folder):
+            return
+        self.run_owner[run_id] = (json_rel, folder.path)
         self.plan.runs.append((run_id, json_rel))
-        if (
-            owner is None
-            and clean
-            and self._renames(unit)
-            and not os.path.lexists(self.plan.root / dst)
-        ):
-            for entry in entries:
-                self.claims[str(unit.dest / entry.rel)] = _Claim(entry.path, entry.st.st_size)
-            st = path.stat()
-            self.plan.actions.append(
-                Action(
-                    RENAME_DIR,
-                    unit,
-                    path,
-                    str(dst),
-                    sum(e.st.st_size for e in entries),
-                    st.st_mtime_ns,
-                    st.st_ino,
-                    files=len(entries),
-                )
-            )
-            return
-        self.plan.dirs |= run_dirs
-        for entry in entries:
-            self._place(unit, entry)
+        self.plan.dirs.add(self._dst(folder.rel))
+        self._content(unit, folder)
 
     # -- files -----------------------------------------------------------------------
 
-    def _verified_before(self, entry: _Entry) -> bool:
-        record = self.journal.get(str(entry.path))
+    def _verified_before(self, entry: Entry) -> bool:
+        record = self.journal.get(entry.path)
         if record is None or record.state != DONE:
             return False
         if (record.size, record.mtime_ns) != (entry.st.st_size, entry.st.st_mtime_ns):
@@ -316,26 +386,23 @@ class Planner:
         if record.action == "merge":
             return True
         try:
-            return (self.plan.root / record.dst).lstat().st_size == record.size
+            return os.lstat(f"{self.root}/{record.dst}").st_size == record.size
         except OSError:
             return False
 
-    def _place(self, unit: Unit, entry: _Entry) -> None:
+    def _place(self, unit: Unit, entry: Entry) -> None:
         """Decide one file: skip, merge, resume, place, dedup or keep aside."""
-        if is_temp_name(entry.path.name):
-            self._skip(entry.path, "temp file of an unfinished write; left in place")
-            return
         if self._verified_before(entry):
             self.plan.already += 1
-            self.claims[self.journal[str(entry.path)].dst] = _Claim(entry.path, 0)
+            self._claim(self.journal[entry.path].dst, _Claim(entry.path, entry.st.st_size))
             return
-        dst = str(unit.dest / entry.rel)
+        dst = self._dst(entry.rel)
         if dst == FAVORITES:
             favorites = _favorites_of(entry.path)
             if favorites is not None:
                 self.plan.favorites.append((entry.path, entry.st, favorites))
                 return
-        record = self.journal.get(str(entry.path))
+        record = self.journal.get(entry.path)
         if record is not None and record.state == INTENT:
             if record.temp:
                 self.plan.stale_temps.append(self.plan.root / record.temp)
@@ -343,19 +410,19 @@ class Planner:
                 return
         claim = self._claim_at(dst)
         if claim is None:
-            self.claims[dst] = _Claim(entry.path, entry.st.st_size)
-            self._add(RENAME if self._renames(unit) else COPY, unit, entry, dst)
+            self._claim(dst, _Claim(entry.path, entry.st.st_size))
+            self._add(RENAME if self.renaming else COPY, unit, entry, dst)
         elif _same(claim, entry):
             self._add(DEDUP, unit, entry, dst)
         else:
             self._conflict(unit, entry, dst)
 
-    def _resume(self, unit: Unit, entry: _Entry, record: FileRecord) -> bool:
+    def _resume(self, unit: Unit, entry: Entry, record: FileRecord) -> bool:
         """A copy this migration began earlier: adopt it if complete, else redo it."""
-        target = self.plan.root / record.dst
+        target = f"{self.root}/{record.dst}"
         if not os.path.lexists(target) or record.dst in self.claims:
             return False
-        self.claims[record.dst] = _Claim(entry.path, entry.st.st_size)
+        self._claim(record.dst, _Claim(entry.path, entry.st.st_size))
         conflict = record.dst.startswith(CONFLICTS_FOLDER + "/")
         if sha256_file(target) == sha256_file(entry.path):
             self._add(ADOPT, unit, entry, record.dst, conflict=conflict)
@@ -363,7 +430,7 @@ class Planner:
             self._add(COPY, unit, entry, record.dst, conflict=conflict, replace=True)
         return True
 
-    def _conflict(self, unit: Unit, entry: _Entry, dst: str) -> None:
+    def _conflict(self, unit: Unit, entry: Entry, dst: str) -> None:
         aside = str(PurePosixPath(CONFLICTS_FOLDER, unit.label, dst))
         claim = self._claim_at(aside)
         if claim is not None:
@@ -377,17 +444,16 @@ class Planner:
             if claim is not None:
                 self._add(DEDUP, unit, entry, aside, conflict=True)
                 return
-        self.claims[aside] = _Claim(entry.path, entry.st.st_size)
-        kind = RENAME if self._renames(unit) else COPY
-        self._add(kind, unit, entry, aside, conflict=True)
+        self._claim(aside, _Claim(entry.path, entry.st.st_size))
+        self._add(RENAME if self.renaming else COPY, unit, entry, aside, conflict=True)
 
     def _claim_at(self, dst: str) -> _Claim | None:
         claim = self.claims.get(dst)
         if claim is not None:
             return claim
-        target = self.plan.root / dst
+        target = self._now_at(dst) or f"{self.root}/{dst}"
         try:
-            st = target.lstat()
+            st = os.lstat(target)
         except OSError:
             return None
         return _Claim(target, st.st_size if stat.S_ISREG(st.st_mode) else -1)
@@ -396,7 +462,7 @@ class Planner:
         self,
         kind: str,
         unit: Unit,
-        entry: _Entry,
+        entry: Entry,
         dst: str,
         *,
         conflict: bool = False,
@@ -417,7 +483,7 @@ class Planner:
         )
 
 
-def _same(claim: _Claim, entry: _Entry) -> bool:
+def _same(claim: _Claim, entry: Entry) -> bool:
     if claim.size != entry.st.st_size:
         return False
     try:
@@ -426,7 +492,7 @@ def _same(claim: _Claim, entry: _Entry) -> bool:
         return False
 
 
-def _digest(folder: Path) -> dict[str, str]:
+def _digest(folder: str) -> dict[str, str]:
     """Every regular file of a run folder by relative path, with its sha256."""
     found: dict[str, str] = {}
     for dirpath, _dirs, names in os.walk(folder):
@@ -442,7 +508,3 @@ def _device_of(root: Path) -> int:
     while not existing.exists():
         existing = existing.parent
     return existing.stat().st_dev
-
-
-def _why(error: OSError) -> str:
-    return error.strerror or str(error)
