@@ -257,7 +257,8 @@ def _merge_favorites(
 def _index(storage: StorageRoot, journal: Journal) -> int:
     """Index every migrated run (also those a killed run placed but did not index)."""
     pending = journal.unindexed_runs()
-    present = [(run_id, rel) for run_id, rel in pending if (storage.json_dir / rel).is_dir()]
+    json_dir = str(storage.json_dir)
+    present = [(run_id, rel) for run_id, rel in pending if os.path.isdir(f"{json_dir}/{rel}")]
     if not present:
         return 0
     try:

@@ -175,7 +175,10 @@ class Applier:
                 self.outcome.linked += 1
                 return True
             for path, mode in action.fixes:
-                self._settle(path, mode)
+                # The walk saw a wrong mode or owner here: no second lstat to ask again.
+                os.chmod(path, mode)
+                if self.owner is not None:
+                    self.owner.apply(path)
             rename_noreplace(action.src, target)
             if target.lstat().st_ino != action.ino:
                 raise OSError(errno.EIO, "renamed entry is not the planned one", str(target))

@@ -26,7 +26,7 @@ from ai4artsed_storage._ids import is_safe_id
 from ai4artsed_storage._journal import DONE, INTENT, FileRecord
 from ai4artsed_storage._migrate._fs import sha256_file
 from ai4artsed_storage._migrate._sources import Unit
-from ai4artsed_storage._migrate._walk import FAVORITES, Entry, Folder, Walker
+from ai4artsed_storage._migrate._walk import FAVORITES, Entry, Folder, Walker, read_tree
 from ai4artsed_storage._root import CONFLICTS_FOLDER
 from ai4artsed_storage._store import iter_run_dirs
 
@@ -179,6 +179,9 @@ class Planner:
     # -- walking ---------------------------------------------------------------------
 
     def _unit(self, unit: Unit) -> None:
+        top = str(unit.path)
+        # The disk reads first, in parallel; the run scan below then reads from the cache.
+        listings = read_tree(top)
         runs: dict[str, str] = {}
         if unit.json_dir is not None and unit.json_dir.is_dir():
             for run_id, path in iter_run_dirs(unit.json_dir):
@@ -188,9 +191,8 @@ class Planner:
         self.renaming = unit.label + str(unit.dest) in self.plan.rename_units
         if self.dest:
             self.plan.dirs.add(self.dest)
-        top = str(unit.path)
         walker = Walker(self.dest, runs, self.owner, self.plan.errors)
-        folder = walker.walk(top, "", os.lstat(top))
+        folder = walker.walk(top, listings)
         self.plan.file_count += folder.file_count
         self.plan.byte_count += folder.byte_count
         self.plan.run_count += folder.run_count

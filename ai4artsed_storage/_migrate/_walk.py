@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ai4artsed_storage._atomic import DIR_MODE, FILE_MODE, is_temp_name
@@ -62,6 +63,66 @@ class Folder:
         return found
 
 
+#: Subtrees read at once. On a cold cache the walk waits on the disk for every folder (one
+#: random read each, 20k folders for 10k runs): many outstanding reads let the device
+#: overlap them (a cold ``find`` of such a tree: 2.8 s alone, 1.0 s as 16 in parallel).
+#: scandir and stat release the GIL while they wait; each thread takes a whole subtree, so
+#: the hand-off costs nothing per folder.
+READERS = 16
+
+_Listing = tuple[list[tuple[os.DirEntry[str], os.stat_result | OSError]], OSError | None]
+
+
+def _list(path: str) -> _Listing:
+    """A folder's entries by name, each with its lstat (or the error stat'ing it)."""
+    try:
+        with os.scandir(path) as scan:
+            entries = sorted(scan, key=lambda e: e.name)
+    except OSError as error:
+        return [], error
+    listed: list[tuple[os.DirEntry[str], os.stat_result | OSError]] = []
+    for item in entries:
+        try:
+            listed.append((item, item.stat(follow_symlinks=False)))
+        except OSError as error:
+            listed.append((item, error))
+    return listed, None
+
+
+def _subfolders(listing: _Listing) -> list[str]:
+    return [
+        item.path
+        for item, st in listing[0]
+        if not isinstance(st, OSError) and stat.S_ISDIR(st.st_mode)
+    ]
+
+
+def _read_subtree(top: str) -> dict[str, _Listing]:
+    listings: dict[str, _Listing] = {}
+    pending = [top]
+    while pending:
+        path = pending.pop()
+        listings[path] = listing = _list(path)
+        pending += _subfolders(listing)
+    return listings
+
+
+def read_tree(top: str) -> dict[str, _Listing]:
+    """Every folder below *top* (itself included) listed: the top levels one by one until
+    there are enough subtrees to keep :data:`READERS` threads busy, then those in parallel."""
+    listings: dict[str, _Listing] = {}
+    level = [top]
+    while level and len(level) < 4 * READERS:
+        for path in level:
+            listings[path] = _list(path)
+        level = [sub for path in level for sub in _subfolders(listings[path])]
+    if level:
+        with ThreadPoolExecutor(READERS) as pool:
+            for found in pool.map(_read_subtree, level):
+                listings.update(found)
+    return listings
+
+
 class Walker:
     """Walks the folders of one unit; *runs* maps run folder paths to run_ids."""
 
@@ -76,37 +137,39 @@ class Walker:
         self.runs = runs
         self.owner = owner
         self.errors = errors
+        self.listings: dict[str, _Listing] = {}
 
     def _wants_fix(self, st: os.stat_result, mode: int) -> bool:
         if st.st_mode & 0o7777 != mode:
             return True
         return self.owner is not None and (st.st_uid, st.st_gid) != self.owner
 
-    def walk(self, path: str, rel: str, st: os.stat_result) -> Folder:
+    def walk(self, path: str, listings: dict[str, _Listing]) -> Folder:
+        """The tree below *path*, a unit's folder, from its :func:`read_tree`."""
+        self.listings = listings
+        return self._folder(path, "", os.lstat(path))
+
+    def _folder(self, path: str, rel: str, st: os.stat_result) -> Folder:
         folder = Folder(path, rel, st, run_id=self.runs.get(path))
         if folder.run_id is not None:
             folder.run_count = 1
         if self._wants_fix(st, DIR_MODE):
             folder.fixes.append((path, DIR_MODE))
-        try:
-            with os.scandir(path) as scan:
-                entries = sorted(scan, key=lambda e: e.name)
-        except OSError as error:
-            self.errors.append({"path": path, "error": error.strerror or str(error)})
+        listed, failure = self.listings.pop(path)
+        if failure is not None:
+            self.errors.append({"path": path, "error": failure.strerror or str(failure)})
             folder.movable = False
             return folder
         prefix = rel + "/" if rel else ""
-        for item in entries:
-            child_rel = prefix + item.name
-            try:
-                child_st = item.stat(follow_symlinks=False)
-            except OSError as error:
-                self.errors.append({"path": item.path, "error": error.strerror or str(error)})
+        for item, child_st in listed:
+            if isinstance(child_st, OSError):
+                self.errors.append({"path": item.path, "error": child_st.strerror or str(child_st)})
                 folder.movable = False
                 continue
+            child_rel = prefix + item.name
             mode = child_st.st_mode
             if stat.S_ISDIR(mode):
-                child = self.walk(item.path, child_rel, child_st)
+                child = self._folder(item.path, child_rel, child_st)
                 folder.folders.append(child)
                 folder.movable = folder.movable and child.movable
                 folder.file_count += child.file_count
