@@ -54,7 +54,11 @@ def main(root: str, sources: list[str]) -> dict[str, object]:
     for source in sources:
         # What a previous deploy left: a symlink into the root, nothing to move.
         resolved = os.path.realpath(source)
-        if not os.path.exists(source) or resolved == real_root or resolved.startswith(real_root + os.sep):
+        if (
+            not os.path.exists(source)
+            or resolved == real_root
+            or resolved.startswith(real_root + os.sep)
+        ):
             skipped.append(source)
             continue
         size = tree_bytes(source, unreadable)

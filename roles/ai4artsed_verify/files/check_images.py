@@ -47,7 +47,9 @@ def main() -> None:
         want = hashlib.sha256(path.read_bytes()).hexdigest()
         got = hashlib.sha256(body).hexdigest()
         if status != 200 or got != want:
-            failures.append({"run_id": run_id, "status": status, "file": str(path), "same_bytes": got == want})
+            failures.append(
+                {"run_id": run_id, "status": status, "file": str(path), "same_bytes": got == want}
+            )
     print(json.dumps({"checked": checked, "failures": failures}))
 
 

@@ -22,10 +22,12 @@ from PIL import Image
 
 def post_multipart(url: str, field: str, filename: str, body: bytes) -> dict[str, object]:
     boundary = uuid.uuid4().hex
-    payload = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\n"
+    head = (
+        f"--{boundary}\r\n"
+        f'Content-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
         "Content-Type: image/png\r\n\r\n"
-    ).encode() + body + f"\r\n--{boundary}--\r\n".encode()
+    )
+    payload = head.encode() + body + f"\r\n--{boundary}--\r\n".encode()
     request = urllib.request.Request(  # noqa: S310 (loopback URL from the role)
         url, data=payload, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
     )
@@ -40,11 +42,22 @@ def main() -> None:
     image = Image.frombytes("RGB", (16, 16), os.urandom(16 * 16 * 3))
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
-    saved = post_multipart(f"{args.url}/api/media/upload/image", "file", "verify.png", buffer.getvalue())
-    with urllib.request.urlopen(f"{args.url}/api/media/uploads/{saved['image_id']}", timeout=30) as answer:  # noqa: S310
+    saved = post_multipart(
+        f"{args.url}/api/media/upload/image", "file", "verify.png", buffer.getvalue()
+    )
+    served_url = f"{args.url}/api/media/uploads/{saved['image_id']}"
+    with urllib.request.urlopen(served_url, timeout=30) as answer:  # noqa: S310
         served = answer.read()
     stored = Path(str(saved["image_path"])).read_bytes()
-    print(json.dumps({"image_id": saved["image_id"], "image_path": saved["image_path"], "same_bytes": served == stored}))
+    print(
+        json.dumps(
+            {
+                "image_id": saved["image_id"],
+                "image_path": saved["image_path"],
+                "same_bytes": served == stored,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
