@@ -5,7 +5,8 @@ Each batch is written twice: "intent" rows (with the exact temp name) committed 
 before any file is placed, "done" rows after the filesystem was synced. So a rerun after
 kill -9 or power loss knows which destinations it may have left half-written (intent, no
 done: re-verify against the source, remove the temp) and skips what was verified (done and
-unchanged), which keeps a rerun over 10k finished runs to a stat walk.
+unchanged), which keeps a rerun over 10k finished runs to a stat walk; and folders all of
+whose files were verified, so that a rerun may skip listing them while they are unchanged.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ _SCHEMA = (
         relpath TEXT PRIMARY KEY, run_id TEXT, indexed INTEGER) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS sources (
         path TEXT PRIMARY KEY, label TEXT, retired_to TEXT) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS folders (
+        path TEXT PRIMARY KEY, sig TEXT, files INTEGER, bytes INTEGER, subdirs TEXT,
+        watch TEXT) WITHOUT ROWID""",
 )
 
 INTENT = "intent"
@@ -42,6 +46,24 @@ class FileRecord:
     sha256: str | None
     action: str
     state: str
+
+
+@dataclass(frozen=True)
+class FolderRecord:
+    """A source folder whose every file a clean migration verified (see ``_migrate._trust``).
+
+    :param sig: the folder's ``ino:ctime_ns:mtime_ns`` when it was listed.
+    :param subdirs: its subfolder names, ``/``-separated.
+    :param watch: JSON ``[[name, size, mtime_ns], ...]`` of its files that the webserver
+        rewrites in place.
+    """
+
+    path: str
+    sig: str
+    files: int
+    bytes: int
+    subdirs: str
+    watch: str
 
 
 class Journal:
@@ -104,6 +126,17 @@ class Journal:
         self._write(
             "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, NULL, ?, ?, ?)",
             ((r.src, r.size, r.mtime_ns, r.dst, r.sha256, r.action, DONE) for r in records),
+        )
+
+    def folders(self) -> dict[str, FolderRecord]:
+        rows = self._db.execute("SELECT path, sig, files, bytes, subdirs, watch FROM folders")
+        return {row[0]: FolderRecord(*row) for row in rows}
+
+    def trust_folders(self, records: Iterable[FolderRecord]) -> None:
+        """Note folders a rerun may take as verified while their signature holds."""
+        self._write(
+            "INSERT OR REPLACE INTO folders VALUES (?, ?, ?, ?, ?, ?)",
+            ((r.path, r.sig, r.files, r.bytes, r.subdirs, r.watch) for r in records),
         )
 
     def add_runs(self, entries: Iterable[tuple[str, str]]) -> None:

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 
 from ai4artsed_storage import RunStore, StorageRoot
 from ai4artsed_storage._errors import MigrationError
+from ai4artsed_storage._journal import Journal
 from ai4artsed_storage._migrate import migrate
 from tests.conftest import make_run, png_bytes
 from tests.trees import (
@@ -281,3 +283,89 @@ def test_unreadable_file_is_reported_left_in_place_rest_goes_on(tmp_path: Path) 
     code, report = migrate_without_dac_override(str(exports), "--to", str(root), "--copy")
     assert code == 0, report
     assert (root / "json" / run_id_for("B", 0) / "01_input.txt").read_text() == "a cat"
+
+
+def test_fresh_root_same_fs_moves_whole_folders(tmp_path: Path) -> None:
+    """A fresh root costs a handful of folder renames, not one per file or run, and what
+    arrived has the root's modes, owner and index entries."""
+    exports = make_exports(tmp_path / "checkout", runs=3)
+    add_favorites(exports, ["run_a"])
+    before = {"checkout": inventory(exports)}
+    root = tmp_path / "storage"
+
+    report = migrate([str(exports)], root, owner="nobody:nogroup")
+
+    plan = report["plan"]
+    assert not report["errors"] and report["copied"] == 0
+    # json/<date> folders, legacy run folders in json/, uploads_tmp/masks, html/session...
+    assert plan["folder_renames"] < 40 < report["renamed"]
+    assert plan["run_folder_renames"] == report["runs"]
+    assert_nothing_lost(before, root, {"checkout": inventory(exports)})
+    for path in (root / "json").rglob("*"):
+        assert path.stat().st_uid == 65534, path
+        assert path.stat().st_mode & 0o777 == (0o750 if path.is_dir() else 0o640), path
+    store = RunStore(StorageRoot(root).open())
+    for layout in LAYOUTS:
+        for number in range(3):
+            assert store.locate(run_id_for(layout, number)).is_dir()
+    # favorites.json is merged, never moved: its folder json/ did not move whole.
+    assert (exports / "json" / "favorites.json").is_file()
+
+
+def test_folder_with_something_to_leave_does_not_move_whole(tmp_path: Path) -> None:
+    """A symlink leaving the source or a temp file deep inside a dated folder stops that
+    folder (and the run holding it) from moving whole: both stay in the source, reported,
+    the rest of the folder still moves."""
+    exports = make_exports(tmp_path / "checkout")
+    d_run = exports / "json" / "2026-02-19" / "5c1e0d7e_2026-02-19" / run_id_for("D", 0)
+    (d_run / "final" / "escape.png").symlink_to("/etc/hostname")
+    temp = d_run / ".03_output_image.png.0123456789ab.tmp"
+    temp.write_bytes(b"half")
+    before = {"checkout": inventory(exports)}
+    root = tmp_path / "storage"
+
+    report = migrate([str(exports)], root)
+
+    skipped = {item["path"] for item in report["skipped"]}
+    assert {str(d_run / "final" / "escape.png"), str(temp)} <= skipped
+    assert (d_run / "final" / "escape.png").is_symlink() and temp.is_file()
+    moved = root / d_run.relative_to(exports)
+    assert (moved / "metadata.json").is_file() and not (moved / "final" / "escape.png").exists()
+    assert not any(p.name.endswith(".tmp") for p in root.rglob("*"))
+    assert_nothing_lost(before, root, {"checkout": inventory(exports)})
+    assert migrate([str(exports)], root)["changed"] is False
+
+
+def test_rerun_trusts_unchanged_folders_but_sees_in_place_rewrites(tmp_path: Path) -> None:
+    """A clean copy notes its source folders as verified; a rerun skips listing them while
+    their signature holds, yet still sees metadata.json rewritten in place (which leaves
+    the folder's signature alone) and a file added to a folder."""
+    exports = make_exports(tmp_path / "checkout", runs=2)
+    original = inventory(exports)
+    time.sleep(1.1)  # folders changed within the last second are not trusted
+    root = tmp_path / "storage"
+    migrate([str(exports)], root, copy=True)
+    journal = Journal(root / ".ai4artsed" / "migrate-journal.sqlite3", readonly=True)
+    trusted = journal.folders()
+    journal.close()
+    assert str(exports / "json" / run_id_for("B", 0)) in trusted
+
+    again = migrate([str(exports)], root, copy=True)
+    assert again["changed"] is False and again["already_migrated"] == again["files"]
+
+    run = exports / "json" / run_id_for("B", 0)
+    with (run / "metadata.json").open("r+b") as handle:  # as the webserver does
+        handle.truncate(0)
+        handle.write(b'{"run_id": "rewritten in place"}')
+    (run / "07_output_image.png").write_bytes(png_bytes("added later"))
+    before = {"checkout": inventory(exports), "first": original}
+
+    third = migrate([str(exports)], root, copy=True)
+
+    assert third["changed"] and third["copied"] == 2, third
+    assert (root / "json" / run.name / "07_output_image.png").read_bytes() == png_bytes(
+        "added later"
+    )
+    aside = root / ".conflicts" / "checkout" / "json" / run.name / "metadata.json"
+    assert aside.read_bytes() == b'{"run_id": "rewritten in place"}'
+    assert_nothing_lost(before, root, {"checkout": inventory(exports)})

@@ -88,7 +88,8 @@ def _plan(
     root: Path, units: list[Unit], journal: Journal, copy: bool, owner: Ownership | None
 ) -> Plan:
     ids = None if owner is None else (owner.uid, owner.gid)
-    return Planner(root, units, journal.files(), copy=copy, owner=ids).build()
+    known = journal.folders()
+    return Planner(root, units, journal.files(), copy=copy, owner=ids, known=known).build()
 
 
 def _check_space(plan: Plan, root: Path) -> None:
@@ -183,6 +184,9 @@ def _apply(
         # merges favorites and retires.
         if not outcome.stopped:
             outcome.recorded += _merge_favorites(plan, journal, owner, outcome)
+        if not (outcome.stopped or outcome.errors or plan.errors):
+            # Every file of these folders is now verified: a rerun may skip listing them.
+            journal.trust_folders(plan.trusted)
         indexed = _index(storage, journal)
         if retire and not outcome.stopped:
             retired = _retire(plan, journal, outcome)

@@ -23,7 +23,7 @@ from typing import Any
 
 from ai4artsed_storage._atomic import is_temp_name
 from ai4artsed_storage._ids import is_safe_id
-from ai4artsed_storage._journal import DONE, INTENT, FileRecord
+from ai4artsed_storage._journal import DONE, INTENT, FileRecord, FolderRecord
 from ai4artsed_storage._migrate._fs import sha256_file
 from ai4artsed_storage._migrate._sources import Unit
 from ai4artsed_storage._migrate._walk import FAVORITES, Entry, Folder, Walker, read_tree
@@ -90,6 +90,8 @@ class Plan:
     errors: list[dict[str, str]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     stale_temps: list[Path] = field(default_factory=list)
+    #: Source folders to note as verified in the journal if the migration ends clean.
+    trusted: list[FolderRecord] = field(default_factory=list)
     run_count: int = 0
     file_count: int = 0
     byte_count: int = 0
@@ -148,6 +150,7 @@ class Planner:
         *,
         copy: bool,
         owner: tuple[int, int] | None = None,
+        known: dict[str, FolderRecord] | None = None,
     ) -> None:
         device = _device_of(root)
         rename_units = set()
@@ -157,6 +160,7 @@ class Planner:
         self.root = str(root)
         self.journal = journal
         self.owner = owner
+        self.known = known or {}
         self.claims: dict[str, _Claim] = {}
         #: Root-relative folders planned to arrive by one rename -> where they are now.
         self.moved: dict[str, str] = {}
@@ -167,9 +171,10 @@ class Planner:
         self.renaming = False
         root_json = root / "json"
         if root_json.is_dir():
+            skip = len(str(root_json)) + 1
             for run_id, path in iter_run_dirs(root_json):
-                rel = path.relative_to(root_json).as_posix()
-                self.run_owner.setdefault(run_id, (rel, str(path)))
+                found = str(path)
+                self.run_owner.setdefault(run_id, (found[skip:], found))
 
     def build(self) -> Plan:
         for unit in self.plan.units:
@@ -180,8 +185,9 @@ class Planner:
 
     def _unit(self, unit: Unit) -> None:
         top = str(unit.path)
+        top_st = os.lstat(top)
         # The disk reads first, in parallel; the run scan below then reads from the cache.
-        listings = read_tree(top)
+        listings = read_tree(top, self.known)
         runs: dict[str, str] = {}
         if unit.json_dir is not None and unit.json_dir.is_dir():
             for run_id, path in iter_run_dirs(unit.json_dir):
@@ -191,8 +197,9 @@ class Planner:
         self.renaming = unit.label + str(unit.dest) in self.plan.rename_units
         if self.dest:
             self.plan.dirs.add(self.dest)
-        walker = Walker(self.dest, runs, self.owner, self.plan.errors)
-        folder = walker.walk(top, listings)
+        walker = Walker(self.dest, runs, self.owner, self.plan.errors, trust=not self.renaming)
+        folder = walker.walk(top, top_st, listings)
+        self.plan.trusted += walker.records
         self.plan.file_count += folder.file_count
         self.plan.byte_count += folder.byte_count
         self.plan.run_count += folder.run_count
@@ -205,6 +212,7 @@ class Planner:
 
     def _content(self, unit: Unit, folder: Folder) -> None:
         """Plan what is inside *folder* entry by entry (the folder itself does not move)."""
+        self.plan.already += folder.trusted
         for entry in folder.files:
             self._place(unit, entry)
         for entry in folder.odd:
@@ -349,8 +357,9 @@ class Planner:
         run_id = folder.run_id
         json_rel = self._dst(folder.rel).removeprefix("json/")
         entries = folder.all_files()
-        if entries and all(self._verified_before(e) for e in entries):
-            self.plan.already += len(entries)
+        trusted = folder.trusted_below()
+        if (entries or trusted) and all(self._verified_before(e) for e in entries):
+            self.plan.already += len(entries) + trusted
             for entry in entries:
                 self._claim(self.journal[entry.path].dst, _Claim(entry.path, entry.st.st_size))
             self._odd_below(unit, folder)
@@ -360,6 +369,7 @@ class Planner:
             # The same run_id at another place: one run, or two that must not be mixed.
             same = _digest(owner[1]) == _digest(folder.path)
             skip = len(folder.rel) + 1
+            self.plan.already += trusted
             for entry in entries:
                 if self._verified_before(entry):
                     self.plan.already += 1
