@@ -27,7 +27,7 @@ _SCHEMA = (
         path TEXT PRIMARY KEY, label TEXT, retired_to TEXT) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS folders (
         path TEXT PRIMARY KEY, sig TEXT, files INTEGER, bytes INTEGER, subdirs TEXT,
-        watch TEXT) WITHOUT ROWID""",
+        watch TEXT, dst TEXT, dst_sig TEXT) WITHOUT ROWID""",
 )
 
 INTENT = "intent"
@@ -56,6 +56,8 @@ class FolderRecord:
     :param subdirs: its subfolder names, ``/``-separated.
     :param watch: JSON ``[[name, size, mtime_ns], ...]`` of its files that the webserver
         rewrites in place.
+    :param dst: the folder of the root its files went to; *dst_sig* its signature once
+        they were all there (a file deleted from the root changes it).
     """
 
     path: str
@@ -64,6 +66,8 @@ class FolderRecord:
     bytes: int
     subdirs: str
     watch: str
+    dst: str
+    dst_sig: str
 
 
 class Journal:
@@ -129,14 +133,19 @@ class Journal:
         )
 
     def folders(self) -> dict[str, FolderRecord]:
-        rows = self._db.execute("SELECT path, sig, files, bytes, subdirs, watch FROM folders")
+        rows = self._db.execute(
+            "SELECT path, sig, files, bytes, subdirs, watch, dst, dst_sig FROM folders"
+        )
         return {row[0]: FolderRecord(*row) for row in rows}
 
     def trust_folders(self, records: Iterable[FolderRecord]) -> None:
         """Note folders a rerun may take as verified while their signature holds."""
         self._write(
-            "INSERT OR REPLACE INTO folders VALUES (?, ?, ?, ?, ?, ?)",
-            ((r.path, r.sig, r.files, r.bytes, r.subdirs, r.watch) for r in records),
+            "INSERT OR REPLACE INTO folders VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (r.path, r.sig, r.files, r.bytes, r.subdirs, r.watch, r.dst, r.dst_sig)
+                for r in records
+            ),
         )
 
     def add_runs(self, entries: Iterable[tuple[str, str]]) -> None:

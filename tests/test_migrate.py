@@ -352,6 +352,12 @@ def test_rerun_trusts_unchanged_folders_but_sees_in_place_rewrites(tmp_path: Pat
 
     again = migrate([str(exports)], root, copy=True)
     assert again["changed"] is False and again["already_migrated"] == again["files"]
+    # The root side is held too: a file deleted there is copied again.
+    (root / "json" / run_id_for("B", 1) / "metadata.json").unlink()
+    healed = migrate([str(exports)], root, copy=True)
+    assert (
+        healed["copied"] == 1 and (root / "json" / run_id_for("B", 1) / "metadata.json").is_file()
+    )
 
     run = exports / "json" / run_id_for("B", 0)
     with (run / "metadata.json").open("r+b") as handle:  # as the webserver does

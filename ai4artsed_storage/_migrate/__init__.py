@@ -24,6 +24,7 @@ from ai4artsed_storage._atomic import atomic_write_bytes, atomic_write_json, mak
 from ai4artsed_storage._errors import MigrationError
 from ai4artsed_storage._journal import DONE, FileRecord, Journal
 from ai4artsed_storage._lock import locked
+from ai4artsed_storage._migrate import _trust
 from ai4artsed_storage._migrate._apply import Applier, Outcome, Progress
 from ai4artsed_storage._migrate._fs import Ownership, rename_noreplace
 from ai4artsed_storage._migrate._plan import Plan, Planner
@@ -186,7 +187,7 @@ def _apply(
             outcome.recorded += _merge_favorites(plan, journal, owner, outcome)
         if not (outcome.stopped or outcome.errors or plan.errors):
             # Every file of these folders is now verified: a rerun may skip listing them.
-            journal.trust_folders(plan.trusted)
+            journal.trust_folders(_trust.settled(plan.trusted))
         indexed = _index(storage, journal)
         if retire and not outcome.stopped:
             retired = _retire(plan, journal, outcome)

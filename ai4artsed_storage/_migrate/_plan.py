@@ -197,7 +197,13 @@ class Planner:
         self.renaming = unit.label + str(unit.dest) in self.plan.rename_units
         if self.dest:
             self.plan.dirs.add(self.dest)
-        walker = Walker(self.dest, runs, self.owner, self.plan.errors, trust=not self.renaming)
+        walker = Walker(
+            self.dest,
+            runs,
+            self.owner,
+            self.plan.errors,
+            trust_root=None if self.renaming else self.root,
+        )
         folder = walker.walk(top, top_st, listings)
         self.plan.trusted += walker.records
         self.plan.file_count += folder.file_count

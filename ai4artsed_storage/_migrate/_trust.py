@@ -12,14 +12,18 @@ webserver does that to ``metadata.json`` and the other ``*.json`` files of a run
 rewritten in place inside an unchanged folder is what a rerun misses: the webserver never
 does that (it writes media once, under new names), and in copy mode the source keeps it.
 A folder changed within a second before it was listed is not recorded (a coarse clock
-could give a later change the same timestamp).
+could give a later change the same timestamp). The root side is held the same way: the
+root folder the files went to is recorded with its signature after the migration, so a
+file deleted there (or added by the webserver since) makes the rerun list and check again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
+from collections.abc import Iterable
 
 from ai4artsed_storage._journal import FolderRecord
 
@@ -40,8 +44,10 @@ def record(
     st: os.stat_result,
     subdirs: list[str],
     files: list[tuple[str, os.stat_result]],
+    dst: str,
 ) -> FolderRecord | None:
-    """The record for a fully verified folder, or None if it changed too recently."""
+    """The record for a folder about to be verified whole into the root folder *dst*, or
+    None if it changed too recently; :func:`settled` completes it."""
     if st.st_ctime_ns > time.time_ns() - _SETTLED_NS:
         return None
     watch = [[name, fst.st_size, fst.st_mtime_ns] for name, fst in files if watched(name)]
@@ -52,7 +58,21 @@ def record(
         sum(fst.st_size for _name, fst in files),
         "/".join(subdirs),
         json.dumps(watch),
+        dst,
+        "",
     )
+
+
+def settled(records: Iterable[FolderRecord]) -> list[FolderRecord]:
+    """*records* with the signature of their root folder, now that the files are there."""
+    done = []
+    for record in records:
+        try:
+            st = os.lstat(record.dst)
+        except OSError:
+            continue
+        done.append(dataclasses.replace(record, dst_sig=signature(st)))
+    return done
 
 
 def subfolders_if_unchanged(
@@ -62,6 +82,8 @@ def subfolders_if_unchanged(
     are as recorded; None if anything differs or cannot be stat'ed (then it is listed)."""
     try:
         if signature(os.lstat(path)) != known.sig:
+            return None
+        if signature(os.lstat(known.dst)) != known.dst_sig:
             return None
         for name, size, mtime_ns in json.loads(known.watch):
             st = os.lstat(f"{path}/{name}")

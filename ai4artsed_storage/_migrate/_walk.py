@@ -158,8 +158,8 @@ def read_tree(top: str, known: _Known) -> dict[str, _Listing]:
 
 class Walker:
     """Walks the folders of one unit; *runs* maps run folder paths to run_ids. With
-    *trust*, folders listed cleanly become :attr:`records` for the journal to trust once the
-    migration verified them all."""
+    *trust_root* (the root, for a copy), folders listed cleanly become :attr:`records` for
+    the journal to trust once the migration verified them all."""
 
     def __init__(
         self,
@@ -168,13 +168,13 @@ class Walker:
         owner: tuple[int, int] | None,
         errors: list[dict[str, str]],
         *,
-        trust: bool,
+        trust_root: str | None,
     ) -> None:
         self.dest = dest
         self.runs = runs
         self.owner = owner
         self.errors = errors
-        self.trust = trust
+        self.trust_root = trust_root
         self.records: list[FolderRecord] = []
         self.listings: dict[str, _Listing] = {}
 
@@ -232,8 +232,9 @@ class Walker:
                     folder.byte_count += child_st.st_size
                 folder.odd.append(Entry(child_path, child_rel, child_st))
                 folder.movable = clean = False
-        if self.trust and clean:
-            record = _trust.record(path, st, subdirs, files)
+        if self.trust_root is not None and clean:
+            dst = f"{self.trust_root}/{self._dest_of(rel)}".rstrip("/")
+            record = _trust.record(path, st, subdirs, files, dst)
             if record is not None:
                 self.records.append(record)
         return folder
