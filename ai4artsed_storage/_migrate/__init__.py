@@ -10,6 +10,7 @@ another migration is changing. The report is plain data; ``ai4artsed-storage mig
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import json
 import os
@@ -202,7 +203,8 @@ def _unmake_fresh_root(storage: StorageRoot, lock: Path) -> None:
     folders, so nothing else can go."""
     lock.unlink()
     for dirpath, _dirnames, _filenames in os.walk(storage.path, topdown=False):
-        os.rmdir(dirpath)
+        with contextlib.suppress(OSError):  # not empty: not ours, left alone
+            os.rmdir(dirpath)
 
 
 def _merge_favorites(
