@@ -31,7 +31,8 @@ SYSTEM_UNIT_DIRS = (
     Path("/usr/lib/systemd/system"),
 )
 USER_UNIT_DIRS = (Path("/etc/systemd/user"),)
-_CGROUP_UNIT = re.compile(r"/([^/]+\.service)(?:/|$)")
+# One line per hierarchy (several on hybrid cgroups): "$" must match at each line end.
+_CGROUP_UNIT = re.compile(r"/([^/\n]+\.service)(?:/|$)", re.MULTILINE)
 
 
 @dataclass
@@ -96,6 +97,11 @@ def _unit_of(pid: int) -> str | None:
         text = Path(f"/proc/{pid}/cgroup").read_text()
     except OSError:
         return None
+    return unit_from_cgroup(text)
+
+
+def unit_from_cgroup(text: str) -> str | None:
+    """The systemd unit named in a ``/proc/<pid>/cgroup`` text, user units included."""
     units = _CGROUP_UNIT.findall(text)
     # user@1000.service is the user manager; the unit inside it is the last match.
     units = [u for u in units if not u.startswith("user@")] or units

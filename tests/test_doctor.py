@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ai4artsed_storage._doctor import diagnose, find_units
+from ai4artsed_storage._doctor import diagnose, find_units, unit_from_cgroup
 from tests.conftest import make_run
 
 #: A stand-in server: listens on a free loopback port, says so, waits to be killed.
@@ -147,3 +147,25 @@ def test_units_system_and_user(tmp_path: Path) -> None:
     if prod.active_state is None:  # no systemd in this sandbox: state read from the files
         assert prod.unit_file_state == "enabled"
         assert dev.unit_file_state == "disabled"
+
+
+@pytest.mark.parametrize(
+    ("text", "unit"),
+    [
+        # cgroup v1 + v2 "unified" hybrid, as on the lab host: several lines, unit mid-text.
+        (
+            "12:pids:/system.slice/ai4artsed-backend.service\n"
+            "1:name=systemd:/system.slice/ai4artsed-backend.service\n"
+            "0::/\n",
+            "ai4artsed-backend.service",
+        ),
+        ("0::/system.slice/ai4artsed-production.service\n", "ai4artsed-production.service"),
+        (
+            "0::/user.slice/user-1000.slice/user@1000.service/app.slice/ai4artsed-dev.service\n",
+            "ai4artsed-dev.service",
+        ),
+        ("0::/user.slice/user-1000.slice/session-3.scope\n", None),
+    ],
+)
+def test_unit_from_cgroup(text: str, unit: str | None) -> None:
+    assert unit_from_cgroup(text) == unit
