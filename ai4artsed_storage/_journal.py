@@ -79,12 +79,10 @@ class Journal:
         if readonly:
             self._db = sqlite3.connect(":memory:", isolation_level=None)
             if path.exists():
+                # Read a copy: a dry run must not write, yet the file may lack tables (a
+                # kill -9 right after it was created, or a journal of an older version).
                 stored = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, isolation_level=None)
-                # A kill -9 right after the file was created leaves it without tables.
-                if stored.execute("SELECT 1 FROM sqlite_master WHERE name = 'files'").fetchone():
-                    self._db.close()
-                    self._db = stored
-                    return
+                stored.backup(self._db)
                 stored.close()
             self._create()
             return

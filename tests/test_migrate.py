@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -375,3 +376,20 @@ def test_rerun_trusts_unchanged_folders_but_sees_in_place_rewrites(tmp_path: Pat
     aside = root / ".conflicts" / "checkout" / "json" / run.name / "metadata.json"
     assert aside.read_bytes() == b'{"run_id": "rewritten in place"}'
     assert_nothing_lost(before, root, {"checkout": inventory(exports)})
+
+
+def test_journal_of_an_older_version_is_read_by_dry_run_and_completed(tmp_path: Path) -> None:
+    """A journal written before the ``folders`` table existed: a dry run (read-only) and a
+    real run both work with it; the dry run leaves the file as it was."""
+    exports = make_exports(tmp_path / "checkout", runs=1)
+    root = tmp_path / "storage"
+    migrate([str(exports)], root, copy=True)
+    journal_path = root / ".ai4artsed" / "migrate-journal.sqlite3"
+    with sqlite3.connect(journal_path) as old:
+        old.execute("DROP TABLE folders")
+    before = journal_path.read_bytes()
+
+    plan = migrate([str(exports)], root, copy=True, dry_run=True)
+    assert plan["changed"] is False
+    assert journal_path.read_bytes() == before
+    assert migrate([str(exports)], root, copy=True)["changed"] is False
