@@ -14,6 +14,7 @@ import json
 import pwd
 import re
 import subprocess
+import tomllib
 from pathlib import Path
 
 LISTENER = re.compile(r":(\d+)\s.*?pid=(\d+)")
@@ -48,11 +49,31 @@ def process(pid: int) -> dict[str, object]:
     }
     if script is not None and script.parent.name == "devserver" and script.name == "server.py":
         info["role"] = "backend"
+        info["kind"] = "stand-in"
         # The webserver's own rule: exports/ beside devserver/.
         info["exports_root"] = str(script.resolve().parent.parent / "exports")
+    elif any(Path(a).name == "ai4artsed-storage" for a in argv) and "serve" in argv:
+        # The deployed backend: the library's reference server on the configured root.
+        info["role"] = "backend"
+        info["kind"] = "library"
+        info["script"] = " ".join(argv[1:])
+        info["exports_root"] = storage_root_of(pid)
     else:
         info["role"] = "companion"
     return info
+
+
+def storage_root_of(pid: int) -> str | None:
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    for item in environ:
+        if item.startswith(b"AI4ARTSED_STORAGE_ROOT="):
+            return item.split(b"=", 1)[1].decode()
+    try:
+        config = tomllib.loads(Path("/etc/ai4artsed/storage.toml").read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    root = config.get("storage_root")
+    return str(root) if root else None
 
 
 def listeners() -> dict[str, dict[str, object]]:
