@@ -45,6 +45,9 @@ class RunIndex:
             # The index is rebuildable from the tree, so a lost last commit on power loss is
             # acceptable; NORMAL skips an fsync per commit.
             connection.execute("PRAGMA synchronous=NORMAL")
+            # Lookups read the B-tree through mmap instead of a read() per page, so a
+            # million-run index answers nearly as fast as a thousand-run one.
+            connection.execute("PRAGMA mmap_size=268435456")
             connection.execute(_SCHEMA)
             self._local.connection = connection
         return connection
