@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from waitress.server import create_server
 
 from ai4artsed_storage import LivePipelineRecorder, StorageSettings
 from ai4artsed_storage.web import create_app
@@ -126,3 +128,16 @@ def app(media_root: MediaRoot) -> Iterator[Flask]:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def server_url(media_root: MediaRoot) -> Iterator[str]:
+    """A real waitress server on loopback serving the fixture root."""
+    app = create_app(StorageSettings(storage_root=media_root.path))
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    server.task_dispatcher.shutdown()
+    server.close()
+    thread.join(timeout=5)

@@ -10,7 +10,6 @@ import json
 import re
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,11 +18,8 @@ from typing import Any
 import pytest
 import requests
 import websocket
-from waitress.server import create_server
 
-from ai4artsed_storage import StorageSettings
-from ai4artsed_storage.web import create_app
-from tests.web.conftest import LAYOUT_RUNS, MediaRoot
+from tests.web.conftest import LAYOUT_RUNS
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -76,15 +72,8 @@ class DevTools:
 
 
 @pytest.fixture
-def gallery_url(media_root: MediaRoot) -> Iterator[str]:
-    app = create_app(StorageSettings(storage_root=media_root.path))
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}/"
-    server.task_dispatcher.shutdown()
-    server.close()
-    thread.join(timeout=5)
+def gallery_url(server_url: str) -> str:
+    return f"{server_url}/"
 
 
 @pytest.fixture

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import random
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
 import requests
-from waitress.server import create_server
 
-from ai4artsed_storage import LivePipelineRecorder, StorageSettings
-from ai4artsed_storage.web import create_app
+from ai4artsed_storage import LivePipelineRecorder
 from tests.web.conftest import MediaRoot
 
 BIG_RUN = "run_1739974409999_b16b16"
@@ -35,18 +31,6 @@ def big_image(media_root: MediaRoot) -> Path:
     name = recorder.save_entity("output_image", _big_png(), {"format": "png"})
     recorder.mark_complete()
     return recorder.final_folder / name
-
-
-@pytest.fixture
-def server_url(media_root: MediaRoot) -> Iterator[str]:
-    app = create_app(StorageSettings(storage_root=media_root.path))
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    server.task_dispatcher.shutdown()
-    server.close()
-    thread.join(timeout=5)
 
 
 def test_big_image_whole_and_conditional(server_url: str, big_image: Path) -> None:
