@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ai4artsed_storage._atomic import make_dirs
 from ai4artsed_storage._errors import StorageConfigError, UnsafePath
+from ai4artsed_storage._realpath import is_within, real_path_and_stat
 
 #: Folders of exports/ that the root holds, as the webserver names them.
 EXPORT_FOLDERS = ("json", "uploads_tmp", "pipeline_runs", "html", "pdf", "xml", "docx")
@@ -33,6 +34,7 @@ class StorageRoot:
             raise StorageConfigError("storage root must be absolute", value=path, source=source)
         self.path = path
         self.source = source
+        self._real_path: Path | None = None
 
     def __repr__(self) -> str:
         return f"StorageRoot({str(self.path)!r})"
@@ -111,16 +113,30 @@ class StorageRoot:
         return self
 
     def real_path(self) -> Path:
-        """The root with symlinks resolved: what containment checks compare against."""
-        return self.path.resolve()
+        """The root with symlinks resolved: what containment checks compare against.
+
+        Resolved once per process: re-pointing a symlink above a root in use needs a
+        restart, as any change of configuration does.
+        """
+        if self._real_path is None:
+            self._real_path = self.path.resolve()
+        return self._real_path
 
     def contain(self, candidate: Path, base: Path | None = None) -> Path:
-        """Resolve *candidate* (symlinks too) and insist it stays inside *base* (the root).
+        """Resolve the existing *candidate* (symlinks too) and insist it stays inside *base*
+        (the root).
 
         :raises UnsafePath: if the real path leaves *base*.
+        :raises OSError: if *candidate* or *base* does not exist or cannot be resolved.
         """
-        real_base = (base or self.path).resolve()
-        real = candidate.resolve()
-        if real != real_base and real_base not in real.parents:
-            raise UnsafePath(candidate, real_base)
-        return real
+        return self.contain_with_stat(candidate, base)[0]
+
+    def contain_with_stat(
+        self, candidate: Path, base: Path | None = None
+    ) -> tuple[Path, os.stat_result]:
+        """:meth:`contain`, and the ``stat`` of what *candidate* really is."""
+        real_base = str(self.real_path()) if base is None else real_path_and_stat(base)[0]
+        real, status = real_path_and_stat(candidate)
+        if not is_within(real, real_base):
+            raise UnsafePath(candidate, Path(real_base))
+        return Path(real), status

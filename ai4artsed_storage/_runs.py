@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ai4artsed_storage._atomic import is_temp_name
+from ai4artsed_storage._realpath import is_within, real_path_and_stat
 from ai4artsed_storage._sniff import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 
 METADATA_NAME = "metadata.json"
@@ -84,6 +86,7 @@ class Run:
     metadata_state: str  # "ok", "missing" or "unreadable"
     entities: list[Entity]
     layout: str
+    _files: dict[str, Path | None] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def config_name(self) -> str:
@@ -112,17 +115,31 @@ class Run:
         return self.file_path(entity.filename)
 
     def file_path(self, name: str) -> Path | None:
-        """A regular file of this run by its recorded name, checked as :meth:`entity_path`."""
+        """A regular file of this run by its recorded name, checked as :meth:`entity_path`.
+
+        Answers are remembered for the life of this object: a run kept by the store is
+        dropped as soon as a file is added, removed or renamed in it.
+        """
+        try:
+            return self._files[name]
+        except KeyError:
+            found = self._files[name] = self._find_file(name)
+            return found
+
+    def _find_file(self, name: str) -> Path | None:
         if not is_safe_relative(name):
             return None
-        real_run = self.path.resolve()
+        try:
+            real_run, _ = real_path_and_stat(self.path)
+        except OSError:
+            return None
         for candidate in (self.path / FINAL_FOLDER / name, self.path / name):
             try:
-                real = candidate.resolve(strict=True)
-            except (FileNotFoundError, NotADirectoryError, RuntimeError):
+                real, status = real_path_and_stat(candidate)
+            except OSError:  # missing, a dangling or looping symlink, untraversable
                 continue
-            if real_run in real.parents and real.is_file():
-                return real
+            if real != real_run and is_within(real, real_run) and stat.S_ISREG(status.st_mode):
+                return Path(real)
         return None
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,11 +19,41 @@ from ai4artsed_storage._errors import RunNotFound
 from ai4artsed_storage._ids import validate_run_id
 from ai4artsed_storage._index import RunIndex
 from ai4artsed_storage._root import StorageRoot
-from ai4artsed_storage._runs import Run, looks_like_run, read_run
+from ai4artsed_storage._runs import FINAL_FOLDER, METADATA_NAME, Run, looks_like_run, read_run
 from ai4artsed_storage._settings import load_settings
 
 _DATE_FOLDER = re.compile(r"\d{4}-\d{2}-\d{2}")
 INDEX_NAME = "index.sqlite3"
+#: Runs :meth:`RunStore.get` keeps (about 2 KB each): the gallery's and a class's working set.
+KEPT_RUNS = 4096
+#: Timestamps younger than this prove nothing: the file may still be written to, and a
+#: change within the same tick of the kernel's coarse file clock leaves them as they were.
+#: Whatever is kept on the strength of timestamps (runs here, immutable answers, migrated
+#: folders) is only kept once they are older; any later change then moves them.
+SETTLE_NS = 2_000_000_000
+
+_Validators = tuple[tuple[int, int, int, int] | None, ...]
+
+
+def _validators(run_dir: Path) -> _Validators:
+    """What changes when a run changes: the folder and ``final/`` (a file added, removed or
+    renamed into place) and metadata.json (rewritten, always by rename)."""
+    found: list[tuple[int, int, int, int] | None] = []
+    for path in (run_dir, run_dir / FINAL_FOLDER, run_dir / METADATA_NAME):
+        try:
+            status = os.stat(path)
+        except OSError:
+            found.append(None)
+            continue
+        found.append((status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns))
+    return tuple(found)
+
+
+def _settled(validators: _Validators) -> bool:
+    if validators[0] is None:
+        return False
+    horizon = time.time_ns() - SETTLE_NS
+    return all(v is None or v[2] < horizon for v in validators)
 
 
 def _subdirs(folder: Path) -> list[os.DirEntry[str]]:
@@ -60,6 +92,8 @@ class RunStore:
     def __init__(self, root: StorageRoot) -> None:
         self.root = root
         self._index: RunIndex | None = None
+        self._runs: OrderedDict[str, tuple[Run, _Validators]] = OrderedDict()
+        self._runs_lock = threading.Lock()
 
     @property
     def index(self) -> RunIndex:
@@ -96,10 +130,32 @@ class RunStore:
         return found
 
     def get(self, run_id: str) -> Run:
-        """The run *run_id*, read from disk (never cached across calls)."""
+        """The run *run_id* as it is on disk now.
+
+        A run whose folder has settled is kept and answered again while its folder,
+        ``final/`` and metadata.json stay as they were: the image route then costs three
+        ``stat`` calls instead of an index query, a directory listing and a JSON parse.
+        Kept runs are shared between callers: treat a returned run as read-only.
+
+        :raises InvalidRunId: for an unsafe id (before any filesystem access).
+        :raises RunNotFound: when no layout holds it.
+        """
+        validate_run_id(run_id)
+        with self._runs_lock:
+            kept = self._runs.get(run_id)
+        if kept is not None and kept[1] == _validators(kept[0].path):
+            return kept[0]
         run_dir = self.locate(run_id)
+        validators = _validators(run_dir)
         depth = len(run_dir.relative_to(self.root.json_dir).parts)
-        return read_run(run_dir, run_id, json_depth=depth)
+        run = read_run(run_dir, run_id, json_depth=depth)
+        if _settled(validators):
+            with self._runs_lock:
+                self._runs[run_id] = (run, validators)
+                self._runs.move_to_end(run_id)
+                if len(self._runs) > KEPT_RUNS:
+                    self._runs.popitem(last=False)
+        return run
 
     def _date_folders(self) -> list[os.DirEntry[str]]:
         return _date_folders(self.root.json_dir)

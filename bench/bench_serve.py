@@ -1,9 +1,10 @@
 """Image route throughput: ``ai4artsed-storage serve`` (waitress, 8 threads) beside nginx.
 
 All in one run, on loopback, the same 2 MB file: Debian's nginx serving it statically (the
-peer), the library's /api/media/image route through werkzeug's send_file, and the same
-route in X-Accel-Redirect mode behind nginx (the route decides, nginx sends the bytes).
-Load from wrk. Target: the image route at least 0.5x nginx.
+peer), the library's /api/media/image route through werkzeug's send_file (repeats of one
+URL are kept immutable answers; a second row makes every URL new, so the route runs each
+time), and the route in X-Accel-Redirect mode behind nginx (the route decides, nginx sends
+the bytes). Load from wrk. Target: the image route at least 0.5x nginx.
 """
 
 from __future__ import annotations
@@ -38,14 +39,19 @@ def free_port() -> int:
 
 
 def make_root(root: Path) -> Path:
-    """A finished layout-D run with one 2 MB image; returns the image's path."""
+    """A finished layout-D run with one 2 MB image, dated a minute back (an image from
+    earlier in a lesson, not one being written); returns the image's path."""
     recorder = LivePipelineRecorder(
         RUN_ID, "sd35_large", "eco", "youth", device_id="bench", base_path=root / "json"
     )
     body = b"\x89PNG\r\n\x1a\n" + random.Random(1).randbytes(SIZE - 8)
     name = recorder.save_entity("output_image", body, {"format": "png"})
     recorder.mark_complete()
-    return recorder.final_folder / name
+    image = recorder.final_folder / name
+    minute_ago = time.time() - 60
+    for path in (image, image.parent, image.parent.parent):
+        os.utime(path, (minute_ago, minute_ago))
+    return image
 
 
 def wait_for(url: str, seconds: float = 20) -> None:
@@ -60,10 +66,24 @@ def wait_for(url: str, seconds: float = 20) -> None:
     raise SystemExit(f"no answer from {url}")
 
 
-def wrk(url: str, seconds: int, connections: int) -> float:
-    """Requests per second wrk reaches against *url*."""
+#: wrk script: every request a URL not asked before (a query string the route ignores),
+#: so the route runs for each one instead of a kept immutable answer.
+NEW_URL_EACH_TIME = """
+local counter = 0
+request = function()
+    counter = counter + 1
+    return wrk.format(nil, wrk.path .. "?n=" .. counter .. "-" .. math.random(1e9))
+end
+"""
+
+
+def wrk(url: str, seconds: int, connections: int, script: Path | None = None) -> float:
+    """Requests per second wrk reaches against *url* (with a wrk Lua *script*)."""
+    command = [WRK, "-t2", f"-c{connections}", f"-d{seconds}s"]
+    if script is not None:
+        command += ["-s", str(script)]
     out = subprocess.run(
-        [WRK, "-t2", f"-c{connections}", f"-d{seconds}s", url],
+        [*command, url],
         capture_output=True,
         text=True,
         check=True,
@@ -150,6 +170,11 @@ def main() -> int:
             wait_for(direct)
             assert len(requests.get(direct, timeout=10).content) == SIZE
             results["library, waitress send_file"] = wrk(direct, args.seconds, args.connections)
+            script = tmp / "new-url-each-time.lua"
+            script.write_text(NEW_URL_EACH_TIME)
+            results["library, waitress send_file, a new URL each request"] = wrk(
+                direct, args.seconds, args.connections, script
+            )
             stop(serve)
 
             serve = start_serve(root, backend_port, x_accel=True, logs=logs)

@@ -19,6 +19,7 @@ from ai4artsed_storage import RunStore, StorageRoot
 from ai4artsed_storage._errors import MigrationError
 from ai4artsed_storage._journal import Journal
 from ai4artsed_storage._migrate import migrate
+from ai4artsed_storage._store import SETTLE_NS
 from tests.conftest import make_run, png_bytes
 from tests.trees import (
     LAYOUTS,
@@ -343,7 +344,7 @@ def test_rerun_trusts_unchanged_folders_but_sees_in_place_rewrites(tmp_path: Pat
     the folder's signature alone) and a file added to a folder."""
     exports = make_exports(tmp_path / "checkout", runs=2)
     original = inventory(exports)
-    time.sleep(1.1)  # folders changed within the last second are not trusted
+    time.sleep(SETTLE_NS / 1e9 + 0.1)  # folders changed just now are not trusted
     root = tmp_path / "storage"
     migrate([str(exports)], root, copy=True)
     journal = Journal(root / ".ai4artsed" / "migrate-journal.sqlite3", readonly=True)

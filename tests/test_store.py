@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -109,3 +112,45 @@ def test_reindex_finds_every_layout(store: RunStore) -> None:
         make_run(store.root.json_dir, layout, f"id_{layout.replace('+', 'x').replace('-', '_')}")
     assert store.reindex() == len(LAYOUTS)
     assert store.count() == len(LAYOUTS)
+
+
+def _age(run_dir: Path) -> None:
+    """Date the run's folder, final/ and metadata.json an hour back, as a migrated run is."""
+    then = time.time() - 3600
+    for path in (run_dir, run_dir / "final", run_dir / "metadata.json"):
+        if path.exists():
+            os.utime(path, (then, then))
+
+
+def test_a_settled_run_is_kept_until_it_changes(store: RunStore) -> None:
+    folder = make_run(store.root.json_dir, "D", "settled", images=1)
+    _age(folder)
+    first = store.get("settled")
+    assert store.get("settled") is first
+
+    (folder / "final" / "04_output_image.png").write_bytes(png_bytes("added later"))
+    added = store.get("settled")
+    assert added is not first
+    assert [e.filename for e in added.entities_of("output_image")][-1] == "04_output_image.png"
+
+    _age(folder)
+    kept = store.get("settled")
+    replacement = folder / ".metadata.json.tmp"
+    replacement.write_text(json.dumps({**kept.metadata, "user_id": "rewritten"}))
+    os.replace(replacement, folder / "metadata.json")
+    assert store.get("settled").metadata["user_id"] == "rewritten"
+
+
+def test_a_run_still_being_written_is_read_every_time(store: RunStore) -> None:
+    make_run(store.root.json_dir, "D", "fresh")
+    assert store.get("fresh") is not store.get("fresh")
+
+
+def test_a_kept_run_that_moved_is_found_at_its_new_place(store: RunStore) -> None:
+    folder = make_run(store.root.json_dir, "B", "wanders")
+    _age(folder)
+    assert store.get("wanders") is store.get("wanders")
+    target = store.root.json_dir / "2026-02-19" / "legacy_20260219" / "wanders"
+    target.parent.mkdir(parents=True)
+    shutil.move(folder, target)
+    assert store.get("wanders").path == target

@@ -26,9 +26,7 @@ import time
 from collections.abc import Iterable
 
 from ai4artsed_storage._journal import FolderRecord
-
-#: Folders whose ctime is younger than this when listed are not recorded.
-_SETTLED_NS = 1_000_000_000
+from ai4artsed_storage._store import SETTLE_NS
 
 
 def signature(st: os.stat_result) -> str:
@@ -48,7 +46,7 @@ def record(
 ) -> FolderRecord | None:
     """The record for a folder about to be verified whole into the root folder *dst*, or
     None if it changed too recently; :func:`settled` completes it."""
-    if st.st_ctime_ns > time.time_ns() - _SETTLED_NS:
+    if st.st_ctime_ns > time.time_ns() - SETTLE_NS:
         return None
     watch = [[name, fst.st_size, fst.st_mtime_ns] for name, fst in files if watched(name)]
     return FolderRecord(

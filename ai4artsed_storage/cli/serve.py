@@ -16,13 +16,11 @@ import sys
 from types import FrameType
 from typing import Any
 
-from waitress.server import create_server
-
 from ai4artsed_storage._guard import InstanceGuard, InstanceInfo
 from ai4artsed_storage._procs import listener_pids, process_info
 from ai4artsed_storage._root import StorageRoot
 from ai4artsed_storage._settings import load_settings
-from ai4artsed_storage.web import create_app
+from ai4artsed_storage.web import create_app, create_waitress_server
 
 logger = logging.getLogger("ai4artsed_storage.serve")
 
@@ -103,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     with InstanceGuard(root, info) as guard:
         app = create_app(settings, instance=info)
         try:
-            server = create_server(
+            server = create_waitress_server(
                 app, host=settings.host, port=settings.port, threads=settings.threads
             )
         except OSError as error:

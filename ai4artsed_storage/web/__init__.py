@@ -11,7 +11,9 @@ from flask import Flask
 from ai4artsed_storage._guard import InstanceInfo
 from ai4artsed_storage._settings import StorageSettings, load_settings
 from ai4artsed_storage._store import open_store
+from ai4artsed_storage._waitress import create_waitress_server
 from ai4artsed_storage.web._context import WebState, install, web_state
+from ai4artsed_storage.web._immutable import ImmutableAnswers
 from ai4artsed_storage.web.errors import json_routing_errors
 from ai4artsed_storage.web.exports import exports_bp
 from ai4artsed_storage.web.gallery import gallery_bp
@@ -19,7 +21,9 @@ from ai4artsed_storage.web.health import health_bp
 from ai4artsed_storage.web.media import media_bp
 
 __all__ = [
+    "ImmutableAnswers",
     "create_app",
+    "create_waitress_server",
     "exports_bp",
     "gallery_bp",
     "health_bp",
@@ -53,8 +57,10 @@ def init_app(
 def create_app(
     settings: StorageSettings | None = None, *, instance: InstanceInfo | None = None
 ) -> Flask:
-    """A Flask app with every route of the library and the gallery at ``/``."""
+    """A Flask app with every route of the library and the gallery at ``/``, answers
+    declared immutable given again without running it (:class:`ImmutableAnswers`)."""
     app = Flask(__name__)
     init_app(app, settings, instance=instance)
     app.register_blueprint(gallery_bp)
+    app.wsgi_app = ImmutableAnswers(app.wsgi_app)  # type: ignore[method-assign]
     return app

@@ -8,6 +8,7 @@ nginx sends the bytes: Python's per-request cost is what keeps it below nginx's 
 from __future__ import annotations
 
 import mimetypes
+import stat
 from pathlib import Path
 from urllib.parse import quote
 
@@ -18,6 +19,7 @@ from ai4artsed_storage.web._context import web_state
 
 #: A year: numbered files of a finished run are never rewritten.
 IMMUTABLE_MAX_AGE = 365 * 24 * 3600
+_IMMUTABLE = f"public, max-age={IMMUTABLE_MAX_AGE}, immutable"
 
 _MIME_TYPES = {
     "png": "image/png",
@@ -77,10 +79,10 @@ def send_stored_file(
     state = web_state()
     root = state.store.root
     try:
-        real = root.contain(path, within)
-    except (ValueError, OSError, RuntimeError):  # UnsafePath is a ValueError
+        real, status = root.contain_with_stat(path, within)
+    except (ValueError, OSError):  # UnsafePath is a ValueError; NUL bytes raise one too
         raise NotFound("file not found") from None
-    if not real.is_file():
+    if not stat.S_ISREG(status.st_mode):
         raise NotFound("file not found")
     if mimetype is None:
         mimetype = mime_type(real.suffix)
@@ -92,20 +94,18 @@ def send_stored_file(
         if download_name is not None:
             disposition = "attachment" if as_attachment else "inline"
             response.headers.set("Content-Disposition", disposition, filename=download_name)
-        response.cache_control.no_cache = True
     else:
-        response = send_file(
-            real,
-            mimetype=mimetype,
-            as_attachment=as_attachment,
-            download_name=download_name,
-            conditional=True,
-            etag=True,
-            max_age=IMMUTABLE_MAX_AGE if immutable else None,
-        )
-    if immutable:
-        response.cache_control.no_cache = None
-        response.cache_control.public = True
-        response.cache_control.max_age = IMMUTABLE_MAX_AGE
-        response.cache_control.immutable = True
+        try:
+            response = send_file(
+                real,
+                mimetype=mimetype,
+                as_attachment=as_attachment,
+                download_name=download_name,
+                conditional=True,
+                etag=True,
+            )
+        except FileNotFoundError:  # removed since the check above
+            raise NotFound("file not found") from None
+    # One header write: each cache_control attribute set re-parses and re-serialises it.
+    response.headers["Cache-Control"] = _IMMUTABLE if immutable else "no-cache"
     return response

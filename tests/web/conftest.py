@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from waitress.server import create_server
 
 from ai4artsed_storage import LivePipelineRecorder, StorageSettings
-from ai4artsed_storage.web import create_app
+from ai4artsed_storage.web import create_app, create_waitress_server
 from tests.conftest import make_run, png_bytes
 
 #: run_id per layout of tests/conftest.make_run; D and canvas runs carry several images.
@@ -132,9 +131,9 @@ def client(app: Flask) -> FlaskClient:
 
 @pytest.fixture
 def server_url(media_root: MediaRoot) -> Iterator[str]:
-    """A real waitress server on loopback serving the fixture root."""
+    """A real waitress server on loopback serving the fixture root, as ``serve`` runs it."""
     app = create_app(StorageSettings(storage_root=media_root.path))
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    server = create_waitress_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.effective_port}"

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import io
+import os
 import random
+import socket
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
 from ai4artsed_storage import LivePipelineRecorder
+from ai4artsed_storage.web import create_waitress_server
 from tests.web.conftest import MediaRoot
 
 BIG_RUN = "run_1739974409999_b16b16"
@@ -89,3 +97,38 @@ def test_errors_over_http_are_json(server_url: str) -> None:
 
     assert (missing.status_code, malformed.status_code) == (404, 400)
     assert missing.json()["error"] and malformed.json()["error"]
+
+
+def test_sendfile_bodies_are_whole_again_and_again_and_survive_a_client_leaving(
+    server_url: str, big_image: Path
+) -> None:
+    then = time.time() - 3600
+    for path in (big_image, big_image.parent, big_image.parent.parent):
+        os.utime(path, (then, then))  # settled: the repeats are given without the app
+    url = f"{server_url}/api/media/image/{BIG_RUN}/0"
+    expected = big_image.read_bytes()
+    host, port = server_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as leaving:
+        leaving.sendall(f"GET /api/media/image/{BIG_RUN}/0 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert leaving.recv(4096).startswith(b"HTTP/1.1 200")
+    with requests.Session() as session:  # one keep-alive connection, one body after another
+        for _ in range(5):
+            response = session.get(url, timeout=10)
+            assert response.status_code == 200
+            assert response.content == expected
+
+
+def test_a_file_wrapper_over_memory_is_sent_the_stock_way() -> None:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return environ["wsgi.file_wrapper"](io.BytesIO(b"in memory, no file descriptor"))
+
+    server = create_waitress_server(app, host="127.0.0.1", port=0, threads=1)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.effective_port}/"  # type: ignore[union-attr]
+        assert requests.get(url, timeout=10).content == b"in memory, no file descriptor"
+    finally:
+        server.close()
+        thread.join(timeout=5)
