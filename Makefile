@@ -36,10 +36,12 @@ check: $(BIN)/.installed
 unit: $(BIN)/.installed
 	$(BIN)/pytest -q
 
-## lint: yamllint and ansible-lint (production profile) over everything Ansible
+## lint: yamllint and ansible-lint (production profile) over everything Ansible, and the
+## role READMEs' variable lists against meta/argument_specs.yml
 lint: lab-deps
 	.venv-lab/bin/yamllint --strict .
 	.venv-lab/bin/ansible-lint
+	.venv-lab/bin/python lab/role_readmes.py --check
 
 ## molecule: every scenario under molecule/, one pytest test each
 molecule: lab-image
