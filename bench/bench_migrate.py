@@ -9,7 +9,7 @@ as `cp -a` (no fsync) pays none either; same-fs both run on the work disk.
 
 `find -printf` over the same tree is the floor of any tool that must look at every entry
 (migrate does: modes 0750/0640, owner, symlinks and temp files are per entry): a cold walk,
-once sequential, once 16 subtrees at a time as migrate reads them.
+once sequential, once as 16 processes at a time (what the disk allows without a GIL).
 """
 
 from __future__ import annotations
