@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PYTHON_PATHS := ai4artsed_storage tests $(wildcard bench lab/tests)
+PYTHON_PATHS := ai4artsed_storage tests $(wildcard bench lab/tests lab/role_readmes.py)
 
 # Debian packages the tests use: a real browser for the gallery test, nginx and wrk as the
 # benchmark's peer and load generator.
