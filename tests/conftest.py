@@ -1,9 +1,12 @@
-"""Shared fixtures: a storage root per test in tmp_path, and run folders of every layout."""
+"""Shared fixtures: a storage root per test in tmp_path, run folders of every layout, the
+CLI as a subprocess, and child processes reaped after each test."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +15,7 @@ from typing import Any
 import pytest
 
 from ai4artsed_storage import RunStore, StorageRoot
+from tests.procs import Children
 
 #: The smallest valid PNG (1x1, RGBA); tests vary a trailing chunk to make bytes distinct.
 _PNG_1X1 = bytes.fromhex(
@@ -53,6 +57,30 @@ def root_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def store(root_path: Path) -> RunStore:
     return RunStore(StorageRoot(root_path).open())
+
+
+@pytest.fixture
+def children() -> Iterator[Children]:
+    """Processes the test starts: none outlives it, whether it passes or fails."""
+    started = Children()
+    yield started
+    started.stop_all()
+
+
+def cli_argv(*args: str) -> list[str]:
+    """The CLI as deploy and the units run it: this interpreter, ``-m ai4artsed_storage``."""
+    return [sys.executable, "-m", "ai4artsed_storage", *args]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cli_argv(*args), capture_output=True, text=True, check=False)
+
+
+def cli(*args: str) -> tuple[int, dict[str, Any]]:
+    """Run the CLI in a subprocess with --json: its exit code and report (or its stderr)."""
+    done = run_cli(*args, "--json")
+    report = json.loads(done.stdout) if done.stdout.strip() else {"stderr": done.stderr}
+    return done.returncode, report
 
 
 def write_json(path: Path, value: Any) -> None:

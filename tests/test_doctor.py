@@ -2,65 +2,33 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ai4artsed_storage._doctor import diagnose, find_units, unit_from_cgroup
-from tests.conftest import make_run
-
-#: A stand-in server: listens on a free loopback port, says so, waits to be killed.
-_SERVER = """\
-import socket, sys, time
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
-print(s.getsockname()[1], flush=True)
-time.sleep(120)
-"""
+from tests.conftest import cli, make_run, run_cli
+from tests.procs import LISTENER, Children
 
 
-def start(script: Path, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    script.parent.mkdir(parents=True, exist_ok=True)
-    script.write_text(_SERVER)
-    args = [
-        sys.executable,
-        str(script.relative_to(cwd)) if script.is_relative_to(cwd) else str(script),
-    ]
-    child = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, text=True, env=env)
-    assert child.stdout is not None
-    child.port = int(child.stdout.readline())  # type: ignore[attr-defined]
-    return child
-
-
-@pytest.fixture
-def children() -> Iterator[list[subprocess.Popen[str]]]:
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for child in started:
-        child.kill()
-        child.wait()
-
-
-def test_backends_and_companions_are_told_apart(
-    tmp_path: Path, children: list[subprocess.Popen[str]]
-) -> None:
+def test_backends_and_companions_are_told_apart(tmp_path: Path, children: Children) -> None:
     prod = tmp_path / "ai4artsed-production"
     dev = tmp_path / "ai4artsed_webserver-develop"
     make_run(prod / "exports" / "json", "B", "run_1")
     make_run(dev / "exports" / "json", "D", "run_2")
     (dev / "devserver" / "pipeline_runs" / "3f2a9c1e").mkdir(parents=True)
-    backend = start(prod / "devserver" / "server.py", prod / "devserver")
-    gpu = start(dev / "gpu_service" / "server.py", dev / "gpu_service")
-    children += [backend, gpu]
+    backend, port = children.python(
+        LISTENER, script=prod / "devserver" / "server.py", cwd=prod / "devserver"
+    )
+    gpu, _ = children.python(
+        LISTENER, script=dev / "gpu_service" / "server.py", cwd=dev / "gpu_service"
+    )
 
     report = diagnose(unit_dirs=[])
 
     mine = {b["pid"]: b for b in report["backends"]}
     assert backend.pid in mine and gpu.pid not in mine
-    assert mine[backend.pid]["ports"] == [backend.port]  # type: ignore[attr-defined]
+    assert mine[backend.pid]["ports"] == [int(port)]
     assert mine[backend.pid]["exports_dir"] == str(prod / "exports")
     companions = {c["pid"]: c for c in report["companions"]}
     assert companions[gpu.pid]["name"] == "gpu_service"
@@ -69,36 +37,26 @@ def test_backends_and_companions_are_told_apart(
     assert str(dev / "devserver" / "pipeline_runs") in report["pre_exports_data"]
 
 
-def test_two_backends_are_split_brain_and_exit_1(
-    tmp_path: Path, children: list[subprocess.Popen[str]]
-) -> None:
+def test_two_backends_are_split_brain_and_exit_1(tmp_path: Path, children: Children) -> None:
     prod = tmp_path / "ai4artsed-production"
     dev = tmp_path / "ai4artsed_webserver-develop"
     root = tmp_path / "storage"
     root.mkdir()
     (dev / "exports").parent.mkdir(parents=True)
     (dev / "exports").symlink_to(root)
-    children.append(start(prod / "devserver" / "server.py", tmp_path))  # absolute-ish, other cwd
-    children.append(start(dev / "devserver" / "server.py", dev / "devserver"))
-
-    done = subprocess.run(
-        [sys.executable, "-m", "ai4artsed_storage", "doctor", "--json"],
-        capture_output=True,
-        text=True,
-        check=False,
+    # absolute-ish, other cwd
+    children.python(LISTENER, script=prod / "devserver" / "server.py", cwd=tmp_path)
+    second, _ = children.python(
+        LISTENER, script=dev / "devserver" / "server.py", cwd=dev / "devserver"
     )
-    report = json.loads(done.stdout)
-    assert done.returncode == 1
+
+    code, report = cli("doctor")
+    assert code == 1
     assert report["split_brain"] is True
     by_pid = {b["pid"]: b for b in report["backends"]}
-    assert by_pid[children[1].pid]["storage_root"] == str(root)
+    assert by_pid[second.pid]["storage_root"] == str(root)
     assert str(dev / "exports") not in report["exports_trees"]  # a symlink into a root
-    human = subprocess.run(
-        [sys.executable, "-m", "ai4artsed_storage", "doctor"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    human = run_cli("doctor")
     assert human.returncode == 1 and "SPLIT-BRAIN" in human.stdout
 
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 from ai4artsed_storage import RunStore
 from ai4artsed_storage._fsck import check
-from tests.conftest import make_run
+from tests.conftest import cli, make_run
 from tests.trees import LAYOUTS, run_id_for
 
 
@@ -46,14 +43,8 @@ def test_problems_are_found_and_index_repaired(store: RunStore, root_path: Path)
     aside.parent.mkdir(parents=True)
     aside.write_text("{}")
 
-    done = subprocess.run(
-        [sys.executable, "-m", "ai4artsed_storage", "fsck", "--json"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    report = json.loads(done.stdout)
-    assert done.returncode == 1
+    code, report = cli("fsck")
+    assert code == 1
     assert [b["run_id"] for b in report["bad_metadata"]] == [run_id_for("B", 0)]
     assert report["missing_files"] == [
         {"run_id": run_id_for("D", 0), "file": "03_output_image.png"}

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from ai4artsed_storage import InstanceGuard, InstanceInfo, InstanceLocked, StorageRoot
+from tests.procs import Children
 
 
 def test_second_guard_on_the_root_is_refused_naming_the_holder(root_path: Path) -> None:
@@ -40,29 +39,19 @@ def test_guards_on_different_roots_do_not_interfere(tmp_path: Path) -> None:
         pass
 
 
-def test_lock_of_a_killed_holder_is_free(root_path: Path) -> None:
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time\n"
-            "from pathlib import Path\n"
-            "from ai4artsed_storage import InstanceGuard, InstanceInfo, StorageRoot\n"
-            "InstanceGuard(StorageRoot(Path(sys.argv[1])), InstanceInfo.create(9)).acquire()\n"
-            "print('held', flush=True)\n"
-            "time.sleep(60)\n",
-            str(root_path),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
+def test_lock_of_a_killed_holder_is_free(root_path: Path, children: Children) -> None:
+    holder, said = children.python(
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from ai4artsed_storage import InstanceGuard, InstanceInfo, StorageRoot\n"
+        "InstanceGuard(StorageRoot(Path(sys.argv[1])), InstanceInfo.create(9)).acquire()\n"
+        "print('held', flush=True)\n"
+        "time.sleep(60)\n",
+        str(root_path),
     )
-    try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(InstanceLocked, match=f"pid {holder.pid}"):
-            InstanceGuard(StorageRoot(root_path), InstanceInfo.create(1)).acquire()
-    finally:
-        holder.kill()
-        holder.wait()
+    assert said == "held"
+    with pytest.raises(InstanceLocked, match=f"pid {holder.pid}"):
+        InstanceGuard(StorageRoot(root_path), InstanceInfo.create(1)).acquire()
+    children.stop(holder)
     with InstanceGuard(StorageRoot(root_path), InstanceInfo.create(1)):
         pass

@@ -8,7 +8,6 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from ai4artsed_storage._errors import MigrationError
 from ai4artsed_storage._journal import Journal
 from ai4artsed_storage._migrate import migrate
 from ai4artsed_storage._store import SETTLE_NS
-from tests.conftest import make_run, png_bytes
+from tests.conftest import cli, cli_argv, make_run, png_bytes
 from tests.trees import (
     LAYOUTS,
     add_favorites,
@@ -29,18 +28,6 @@ from tests.trees import (
     make_exports,
     run_id_for,
 )
-
-
-def cli(*args: str) -> tuple[int, dict[str, Any]]:
-    """Run the CLI in a subprocess (as deploy does) with --json."""
-    done = subprocess.run(
-        [sys.executable, "-m", "ai4artsed_storage", *args, "--json"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    report = json.loads(done.stdout) if done.stdout.strip() else {"stderr": done.stderr}
-    return done.returncode, report
 
 
 @pytest.fixture
@@ -252,12 +239,7 @@ def migrate_without_dac_override(*args: str) -> tuple[int, dict[str, Any]]:
         [
             "setpriv",
             "--bounding-set=-dac_override,-dac_read_search",
-            sys.executable,
-            "-m",
-            "ai4artsed_storage",
-            "migrate",
-            *args,
-            "--json",
+            *cli_argv("migrate", *args, "--json"),
         ],
         capture_output=True,
         text=True,

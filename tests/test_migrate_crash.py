@@ -9,7 +9,6 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,39 +18,36 @@ import pytest
 from ai4artsed_storage import RunStore, StorageRoot
 from ai4artsed_storage._errors import MigrationError
 from ai4artsed_storage._migrate import migrate
-from tests.conftest import make_run
+from tests.conftest import cli_argv, make_run, run_cli
 from tests.trees import add_favorites, assert_nothing_lost, inventory, make_exports
 
 
-def command(sources: list[Path], root: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "ai4artsed_storage",
-        "migrate",
-        *map(str, sources),
-        "--to",
-        str(root),
-        "--json",
-        *extra,
-    ]
+def migrate_args(sources: list[Path], root: Path, *extra: str) -> list[str]:
+    return ["migrate", *map(str, sources), "--to", str(root), "--json", *extra]
 
 
-def build(base: Path) -> tuple[list[Path], dict[str, dict[str, str]]]:
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two hosts' exports/ under dev/ and prod/, built once: each test migrates a copy."""
+    base = tmp_path_factory.mktemp("template")
     dev = make_exports(base / "dev", runs=6)
     prod = make_exports(base / "prod", runs=4, tag="p")
     for number in range(20):
         make_run(prod / "json", "D", f"run_17400000000{number:02d}_abcdef", images=3, tag="p")
     add_favorites(dev, ["a", "b"])
     add_favorites(prod, ["b", "c"])
-    return [dev, prod], {"dev": inventory(dev), "prod": inventory(prod)}
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.mktemp("template")
-    build(base)
     return base
+
+
+def copy_template(template: Path, base: Path) -> list[Path]:
+    """A fresh copy of the template at *base*; returns its exports/ trees, dev first."""
+    shutil.copytree(template, base, symlinks=True)
+    return [base / "dev" / "exports", base / "prod" / "exports"]
+
+
+def snapshot(sources: list[Path]) -> dict[str, dict[str, str]]:
+    """Each source's inventory under its host's name, the label migrate files conflicts by."""
+    return {source.parent.name: inventory(source) for source in sources}
 
 
 @pytest.mark.slow
@@ -60,33 +56,24 @@ def test_kill_9_at_random_points_then_rerun_finishes(template: Path, tmp_path: P
     outcomes: list[str] = []
     for trial in range(20):
         base = tmp_path / f"t{trial}"
-        shutil.copytree(template, base, symlinks=True)
-        sources = [base / "dev" / "exports", base / "prod" / "exports"]
-        before = {"dev": inventory(sources[0]), "prod": inventory(sources[1])}
+        sources = copy_template(template, base)
+        before = snapshot(sources)
         root = base / "storage"
-        extra = ("--copy",) if trial % 2 else ()
-        child = subprocess.Popen(command(sources, root, *extra), stdout=subprocess.DEVNULL)
+        args = migrate_args(sources, root, *(("--copy",) if trial % 2 else ()))
+        child = subprocess.Popen(cli_argv(*args), stdout=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.05, 0.9))
         child.send_signal(signal.SIGKILL)
         outcomes.append("killed" if child.wait() == -signal.SIGKILL else "finished")
 
-        rerun = subprocess.run(
-            command(sources, root, *extra), capture_output=True, text=True, check=False
-        )
+        rerun = run_cli(*args)
         assert rerun.returncode == 0, (trial, rerun.stdout, rerun.stderr)
-        after = {"dev": inventory(sources[0]), "prod": inventory(sources[1])}
-        assert_nothing_lost(before, root, after)
+        assert_nothing_lost(before, root, snapshot(sources))
         store = RunStore(StorageRoot(root).open())
         for run_dir in (root / "json" / "2026-02-19" / "5c1e0d7e_2026-02-19").iterdir():
             assert store.index.get(run_dir.name) is not None, (trial, run_dir.name)
         favorites = json.loads((root / "json" / "favorites.json").read_text())["favorites"]
         assert [f["run_id"] for f in favorites] == ["a", "b", "c"]
-        final = json.loads(
-            subprocess.run(
-                command(sources, root, *extra), capture_output=True, text=True, check=False
-            ).stdout
-        )
-        assert final["changed"] is False, trial
+        assert json.loads(run_cli(*args).stdout)["changed"] is False, trial
         shutil.rmtree(base)
     assert outcomes.count("killed") >= 10, outcomes
 
@@ -111,16 +98,15 @@ def mount(tmp_path: Path) -> Iterator[Path]:
 def test_cross_filesystem_copies_verified_and_leaves_sources(
     template: Path, tmp_path: Path, mount: Path
 ) -> None:
-    shutil.copytree(template, tmp_path / "src", symlinks=True)
-    sources = [tmp_path / "src" / "dev" / "exports", tmp_path / "src" / "prod" / "exports"]
-    before = {"dev": inventory(sources[0]), "prod": inventory(sources[1])}
+    sources = copy_template(template, tmp_path / "src")
+    before = snapshot(sources)
     root = mount / "storage"
 
     report = migrate([str(s) for s in sources], root)
 
     assert {s["mode"] for s in report["sources"]} == {"copy"}
     assert report["copied"] > 0 and report["renamed"] == 0 and not report["errors"]
-    assert {"dev": inventory(sources[0]), "prod": inventory(sources[1])} == before
+    assert snapshot(sources) == before
     assert_nothing_lost(before, root, before)
     assert migrate([str(s) for s in sources], root)["changed"] is False
 
@@ -138,22 +124,21 @@ def test_no_space_is_refused_before_anything_changes(tmp_path: Path, mount: Path
 def test_disk_full_mid_way_stops_cleanly_and_rerun_completes(
     template: Path, tmp_path: Path, mount: Path
 ) -> None:
-    shutil.copytree(template, tmp_path / "src", symlinks=True)
-    sources = [tmp_path / "src" / "dev" / "exports", tmp_path / "src" / "prod" / "exports"]
-    before = {"dev": inventory(sources[0]), "prod": inventory(sources[1])}
+    sources = copy_template(template, tmp_path / "src")
+    before = snapshot(sources)
     # Bytes fit; inodes do not: the filesystem fills up half-way through the copy.
     subprocess.run(["mount", "-o", "remount,nr_inodes=150", str(mount)], check=True)
     root = mount / "storage"
 
-    done = subprocess.run(command(sources, root), capture_output=True, text=True, check=False)
+    done = run_cli(*migrate_args(sources, root))
 
     assert done.returncode == 2, done.stderr
     report = json.loads(done.stdout)
     assert report["stopped"] and report["errors"]
-    assert {"dev": inventory(sources[0]), "prod": inventory(sources[1])} == before
+    assert snapshot(sources) == before
     temps = [p for p in root.rglob("*.tmp")]
     assert temps == []
     subprocess.run(["mount", "-o", "remount,nr_inodes=8000", str(mount)], check=True)
-    again = subprocess.run(command(sources, root), capture_output=True, text=True, check=False)
+    again = run_cli(*migrate_args(sources, root))
     assert again.returncode == 0, again.stdout
     assert_nothing_lost(before, root, before)

@@ -8,30 +8,19 @@ import subprocess
 import sys
 
 from ai4artsed_storage._procs import listener_pids, listening_ports, process_info
+from tests.procs import LISTENER, Children
 
 
-def test_listener_pids_finds_a_child_listening_on_loopback() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    code = (
-        "import socket,sys,time\n"
-        f"s=socket.socket(); s.bind(('127.0.0.1',{port})); s.listen()\n"
-        "print('up',flush=True); time.sleep(30)\n"
-    )
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout is not None
-        assert child.stdout.readline().strip() == "up"
-        assert listener_pids(port) == [child.pid]
-        assert port in listening_ports()[child.pid]
-        info = process_info(child.pid)
-        assert info is not None
-        assert info.cmdline[0] == sys.executable
-        assert info.cwd == os.getcwd()
-    finally:
-        child.kill()
-        child.wait()
+def test_listener_pids_finds_a_child_listening_on_loopback(children: Children) -> None:
+    child, said = children.python(LISTENER)
+    port = int(said)
+    assert listener_pids(port) == [child.pid]
+    assert port in listening_ports()[child.pid]
+    info = process_info(child.pid)
+    assert info is not None
+    assert info.cmdline[0] == sys.executable
+    assert info.cwd == os.getcwd()
+    children.stop(child)
     assert listener_pids(port) == []
 
 

@@ -6,16 +6,14 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import requests
 
-from tests.conftest import make_run
+from tests.conftest import cli_argv, make_run
+from tests.procs import Children
 
 STARTUP_SECONDS = 20
 
@@ -37,7 +35,7 @@ class Backend:
         env = {**os.environ, "AI4ARTSED_STORAGE_ROOT": str(root), "AI4ARTSED_THREADS": "2"}
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "ai4artsed_storage", "serve", "--port", str(port)],
+                cli_argv("serve", "--port", str(port)),
                 stdout=out,
                 stderr=err,
                 env=env,
@@ -70,31 +68,18 @@ class Backend:
     def stderr(self) -> str:
         return self.stderr_path.read_text()
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
 
-
-@pytest.fixture
-def backends(tmp_path: Path) -> Iterator[list[Backend]]:
-    started: list[Backend] = []
-    yield started
-    for backend in started:
-        backend.stop()
-
-
-def start(backends: list[Backend], root: Path, port: int, logs: Path) -> Backend:
+def start(children: Children, root: Path, port: int, logs: Path) -> Backend:
     backend = Backend(root, port, logs)
-    backends.append(backend)
+    children.adopt(backend.process)
     return backend
 
 
 def test_serve_answers_health_and_media_and_logs_to_stdout(
-    root_path: Path, tmp_path: Path, backends: list[Backend]
+    root_path: Path, tmp_path: Path, children: Children
 ) -> None:
     make_run(root_path / "json", "D", "run_1739974401123_9f3a1c")
-    backend = start(backends, root_path, free_port(), tmp_path)
+    backend = start(children, root_path, free_port(), tmp_path)
 
     health = backend.health()
 
@@ -110,12 +95,12 @@ def test_serve_answers_health_and_media_and_logs_to_stdout(
 
 
 def test_second_backend_on_the_root_is_refused_naming_the_holder(
-    root_path: Path, tmp_path: Path, backends: list[Backend]
+    root_path: Path, tmp_path: Path, children: Children
 ) -> None:
-    first = start(backends, root_path, free_port(), tmp_path)
+    first = start(children, root_path, free_port(), tmp_path)
     holder = first.health()
 
-    second = start(backends, root_path, free_port(), tmp_path)
+    second = start(children, root_path, free_port(), tmp_path)
 
     assert second.wait() == 1
     assert f"pid {first.process.pid}" in second.stderr
@@ -125,32 +110,32 @@ def test_second_backend_on_the_root_is_refused_naming_the_holder(
 
 
 def test_same_port_on_the_same_root_names_the_holder_too(
-    root_path: Path, tmp_path: Path, backends: list[Backend]
+    root_path: Path, tmp_path: Path, children: Children
 ) -> None:
-    first = start(backends, root_path, free_port(), tmp_path)
+    first = start(children, root_path, free_port(), tmp_path)
     first.health()
 
-    second = start(backends, root_path, first.port, tmp_path)
+    second = start(children, root_path, first.port, tmp_path)
 
     assert second.wait() == 1
     assert f"pid {first.process.pid}" in second.stderr
 
 
 def test_taken_port_is_refused_naming_the_listener(
-    root_path: Path, tmp_path: Path, backends: list[Backend]
+    root_path: Path, tmp_path: Path, children: Children
 ) -> None:
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         port = squatter.getsockname()[1]
 
-        backend = start(backends, root_path, port, tmp_path)
+        backend = start(children, root_path, port, tmp_path)
 
         assert backend.wait() == 1
     assert f"port {port} on 127.0.0.1 is in use by pid {os.getpid()}" in backend.stderr
     assert "not starting on another port" in backend.stderr
     # Refused before serving: the lock is free again for the next backend.
-    after = start(backends, root_path, free_port(), tmp_path)
+    after = start(children, root_path, free_port(), tmp_path)
     assert after.health()["pid"] == after.process.pid
 
 
@@ -166,9 +151,9 @@ def _keep_asking(url: str, until: threading.Event) -> None:
 
 
 def test_sigterm_stops_cleanly_under_load_and_frees_the_root(
-    root_path: Path, tmp_path: Path, backends: list[Backend]
+    root_path: Path, tmp_path: Path, children: Children
 ) -> None:
-    first = start(backends, root_path, free_port(), tmp_path)
+    first = start(children, root_path, free_port(), tmp_path)
     first.health()
     done = threading.Event()
     clients = [threading.Thread(target=_keep_asking, args=(first.url, done)) for _ in range(4)]
@@ -186,5 +171,5 @@ def test_sigterm_stops_cleanly_under_load_and_frees_the_root(
             client.join()
     assert "stopping on SIGTERM" in first.stdout
     assert "instance lock released" in first.stdout
-    successor = start(backends, root_path, first.port, tmp_path)
+    successor = start(children, root_path, first.port, tmp_path)
     assert successor.health()["pid"] == successor.process.pid
