@@ -12,7 +12,9 @@ whose files were verified, so that a rerun may skip listing them while they are 
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,14 +78,9 @@ class Journal:
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = path
         self.readonly = readonly
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
         if readonly:
-            self._db = sqlite3.connect(":memory:", isolation_level=None)
-            if path.exists():
-                # Read a copy: a dry run must not write, yet the file may lack tables (a
-                # kill -9 right after it was created, or a journal of an older version).
-                stored = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, isolation_level=None)
-                stored.backup(self._db)
-                stored.close()
+            self._db = self._private_copy()
             self._create()
             return
         if not path.exists():
@@ -95,12 +92,34 @@ class Journal:
         self._db.execute("PRAGMA synchronous=FULL")
         self._create()
 
+    def _private_copy(self) -> sqlite3.Connection:
+        """A connection to a copy of the journal (database and write-ahead log) in a
+        scratch folder, or to an empty database when there is none.
+
+        Read-only use must still read a copy: the file may lack tables (a kill -9 right
+        after it was created, or a journal of an older version), and after a writer was
+        killed its log needs a recovery that a read-only connection may not run.
+        """
+        if not self.path.exists():
+            return sqlite3.connect(":memory:", isolation_level=None)
+        self._scratch = tempfile.TemporaryDirectory(prefix="ai4artsed-journal-")
+        copy = Path(self._scratch.name) / self.path.name
+        for suffix in ("", "-wal"):
+            try:
+                shutil.copyfile(f"{self.path}{suffix}", f"{copy}{suffix}")
+            except FileNotFoundError:
+                if not suffix:
+                    raise
+        return sqlite3.connect(copy, isolation_level=None)
+
     def _create(self) -> None:
         for statement in _SCHEMA:
             self._db.execute(statement)
 
     def close(self) -> None:
         self._db.close()
+        if self._scratch is not None:
+            self._scratch.cleanup()
 
     def files(self) -> dict[str, FileRecord]:
         rows = self._db.execute(

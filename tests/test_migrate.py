@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -376,3 +378,34 @@ def test_journal_of_an_older_version_is_read_by_dry_run_and_completed(tmp_path: 
     assert plan["changed"] is False
     assert journal_path.read_bytes() == before
     assert migrate([str(exports)], root, copy=True)["changed"] is False
+
+
+@pytest.mark.parametrize("index", ["left", "gone"])
+def test_a_journal_left_by_a_killed_writer_is_read_without_writing_it(
+    tmp_path: Path, index: str
+) -> None:
+    """kill -9 leaves the journal's write-ahead log (and maybe not its index, after a
+    reboot) for the next writer to recover; the read-only reading before a rerun (and a
+    dry run) must still see its rows, and change nothing."""
+    path = tmp_path / "migrate-journal.sqlite3"
+    writer = (
+        "import os, signal, sys\n"
+        "from pathlib import Path\n"
+        "from ai4artsed_storage._journal import FileRecord, Journal\n"
+        "journal = Journal(Path(sys.argv[1]))\n"
+        "journal.intend([FileRecord('/src/a', 1, 2, 'json/a', None, None, 'copy', 'intent')])\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", writer, str(path)], check=False)
+    assert killed.returncode == -signal.SIGKILL
+    if index == "gone":
+        Path(f"{path}-shm").unlink()
+    left = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert f"{path.name}-wal" in left
+
+    journal = Journal(path, readonly=True)
+    try:
+        assert list(journal.files()) == ["/src/a"]
+    finally:
+        journal.close()
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == left
