@@ -199,10 +199,14 @@ def main() -> int:
     print("|---|---|---|")
     for name, rate in results.items():
         print(f"| {name} | {rate:,.0f} | {rate / peer:.2f} |")
-    ratio = results["library, waitress send_file"] / peer
-    print(
-        f"target send_file at least 0.5x nginx: {ratio:.2f}x, {'met' if ratio >= 0.5 else 'MISSED'}"
-    )
+    for subject in (
+        "library, waitress send_file",
+        "library, waitress send_file, a new URL each request",
+    ):
+        ratio = results[subject] / peer
+        verdict = "met" if ratio >= 0.5 else "MISSED"
+        name = subject.removeprefix("library, ")
+        print(f"target at least 0.5x nginx, {name}: {ratio:.2f}x, {verdict}")
     return 0
 
 
