@@ -13,8 +13,6 @@ import. What differs is what cannot be seen from the API:
 from __future__ import annotations
 
 import os
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +26,7 @@ from ai4artsed_storage._comfyui import (
 )
 from ai4artsed_storage._errors import RunNotFound, StorageConfigError
 from ai4artsed_storage._ids import fallback_device_id, validate_device_id, validate_run_id
+from ai4artsed_storage._kept import BoundedLRU
 from ai4artsed_storage._lock import locked, run_lock_path
 from ai4artsed_storage._root import StorageRoot
 from ai4artsed_storage._runs import (
@@ -420,27 +419,16 @@ class LivePipelineRecorder:
         return download_and_save_from_url(self, url, media_type, config, seed)
 
 
-_cache: OrderedDict[tuple[str, str], LivePipelineRecorder] = OrderedDict()
-_cache_lock = threading.Lock()
+_cache: BoundedLRU[tuple[str, str], LivePipelineRecorder] = BoundedLRU(RECORDER_CACHE_SIZE)
 
 
 def _remember(recorder: LivePipelineRecorder) -> LivePipelineRecorder:
-    key = (str(recorder.storage_root.path), recorder.run_id)
-    with _cache_lock:
-        _cache[key] = recorder
-        _cache.move_to_end(key)
-        while len(_cache) > RECORDER_CACHE_SIZE:
-            _cache.popitem(last=False)
+    _cache.put((str(recorder.storage_root.path), recorder.run_id), recorder)
     return recorder
 
 
 def _cached(store: RunStore, run_id: str) -> LivePipelineRecorder | None:
-    key = (str(store.root.path), run_id)
-    with _cache_lock:
-        recorder = _cache.get(key)
-        if recorder is not None:
-            _cache.move_to_end(key)
-    return recorder
+    return _cache.get((str(store.root.path), run_id))
 
 
 def get_recorder(

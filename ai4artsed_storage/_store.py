@@ -10,14 +10,13 @@ from __future__ import annotations
 import os
 import re
 import threading
-import time
-from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 
 from ai4artsed_storage._errors import RunNotFound
 from ai4artsed_storage._ids import validate_run_id
 from ai4artsed_storage._index import RunIndex
+from ai4artsed_storage._kept import BoundedLRU, Identity, identity, settled
 from ai4artsed_storage._root import StorageRoot
 from ai4artsed_storage._runs import FINAL_FOLDER, METADATA_NAME, Run, looks_like_run, read_run
 from ai4artsed_storage._settings import load_settings
@@ -26,34 +25,16 @@ _DATE_FOLDER = re.compile(r"\d{4}-\d{2}-\d{2}")
 INDEX_NAME = "index.sqlite3"
 #: Runs :meth:`RunStore.get` keeps (about 2 KB each): the gallery's and a class's working set.
 KEPT_RUNS = 4096
-#: Timestamps younger than this prove nothing: the file may still be written to, and a
-#: change within the same tick of the kernel's coarse file clock leaves them as they were.
-#: Whatever is kept on the strength of timestamps (runs here, immutable answers, migrated
-#: folders) is only kept once they are older; any later change then moves them.
-SETTLE_NS = 2_000_000_000
 
-_Validators = tuple[tuple[int, int, int, int] | None, ...]
+_Validators = tuple[Identity | None, ...]
 
 
 def _validators(run_dir: Path) -> _Validators:
     """What changes when a run changes: the folder and ``final/`` (a file added, removed or
     renamed into place) and metadata.json (rewritten, always by rename)."""
-    found: list[tuple[int, int, int, int] | None] = []
-    for path in (run_dir, run_dir / FINAL_FOLDER, run_dir / METADATA_NAME):
-        try:
-            status = os.stat(path)
-        except OSError:
-            found.append(None)
-            continue
-        found.append((status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns))
-    return tuple(found)
-
-
-def _settled(validators: _Validators) -> bool:
-    if validators[0] is None:
-        return False
-    horizon = time.time_ns() - SETTLE_NS
-    return all(v is None or v[2] < horizon for v in validators)
+    return tuple(
+        identity(path) for path in (run_dir, run_dir / FINAL_FOLDER, run_dir / METADATA_NAME)
+    )
 
 
 def _subdirs(folder: Path) -> list[os.DirEntry[str]]:
@@ -92,8 +73,7 @@ class RunStore:
     def __init__(self, root: StorageRoot) -> None:
         self.root = root
         self._index: RunIndex | None = None
-        self._runs: OrderedDict[str, tuple[Run, _Validators]] = OrderedDict()
-        self._runs_lock = threading.Lock()
+        self._runs: BoundedLRU[str, tuple[Run, _Validators]] = BoundedLRU(KEPT_RUNS)
 
     @property
     def index(self) -> RunIndex:
@@ -141,20 +121,15 @@ class RunStore:
         :raises RunNotFound: when no layout holds it.
         """
         validate_run_id(run_id)
-        with self._runs_lock:
-            kept = self._runs.get(run_id)
+        kept = self._runs.get(run_id)
         if kept is not None and kept[1] == _validators(kept[0].path):
             return kept[0]
         run_dir = self.locate(run_id)
         validators = _validators(run_dir)
         depth = len(run_dir.relative_to(self.root.json_dir).parts)
         run = read_run(run_dir, run_id, json_depth=depth)
-        if _settled(validators):
-            with self._runs_lock:
-                self._runs[run_id] = (run, validators)
-                self._runs.move_to_end(run_id)
-                if len(self._runs) > KEPT_RUNS:
-                    self._runs.popitem(last=False)
+        if validators[0] is not None and settled(validators):
+            self._runs.put(run_id, (run, validators))
         return run
 
     def _date_folders(self) -> list[os.DirEntry[str]]:

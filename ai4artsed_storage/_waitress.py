@@ -21,6 +21,7 @@ from waitress.buffers import ReadOnlyFileBasedBuffer
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, MultiSocketServer, create_server
 
+#: A WSGI application, as PEP 3333 calls it.
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 #: What a send to a client that went away fails with; waitress treats the same set so.

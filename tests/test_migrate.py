@@ -19,8 +19,8 @@ import pytest
 from ai4artsed_storage import RunStore, StorageRoot
 from ai4artsed_storage._errors import MigrationError
 from ai4artsed_storage._journal import Journal
+from ai4artsed_storage._kept import SETTLE_NS
 from ai4artsed_storage._migrate import migrate
-from ai4artsed_storage._store import SETTLE_NS
 from tests.conftest import cli, cli_argv, make_run, png_bytes
 from tests.trees import (
     LAYOUTS,

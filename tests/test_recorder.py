@@ -159,7 +159,7 @@ def test_load_recorder_unknown_and_hostile(root_path: Path) -> None:
 def test_get_recorder_creates_then_reuses_and_cache_is_bounded(
     root_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(recorder_module, "RECORDER_CACHE_SIZE", 3)
+    monkeypatch.setattr(recorder_module._cache, "size", 3)
     with pytest.raises(ValueError, match="required"):
         get_recorder("fresh")
     first = get_recorder("fresh", "c", "eco", "kids", device_id="d")

@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterable
 
 from ai4artsed_storage._journal import FolderRecord
-from ai4artsed_storage._store import SETTLE_NS
+from ai4artsed_storage._kept import SETTLE_NS
 
 
 def signature(st: os.stat_result) -> str:

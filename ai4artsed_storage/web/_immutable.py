@@ -3,10 +3,10 @@
 The media routes mark a numbered file of a finished run ``public, immutable`` for a year,
 so every browser keeps it that long without asking again. This WSGI middleware keeps the
 same answer for the next client: on a plain GET for a URL already answered so, it checks
-that the file is the one answered before (same device, inode, size and mtime, on the file
-it just opened) and that its folder and the folder above it are unchanged (a file added,
-removed or renamed there, such as a rewritten metadata.json), then sends the file with
-the recorded headers. Routing, the run lookup and werkzeug's send_file run on the first
+that the file is the one answered before (same device, inode, size, mtime and ctime, on
+the file it just opened) and that its folder and the folder above it are unchanged (a
+file added, removed or renamed there, such as a rewritten metadata.json), then sends the
+file with the recorded headers. Routing, the run lookup and werkzeug's send_file run on the first
 request for a URL, and again after any change.
 
 Anything that could make an answer depend on the request goes to the app: Range and
@@ -18,18 +18,14 @@ coarse) are never kept.
 from __future__ import annotations
 
 import os
-import threading
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from werkzeug.wsgi import FileWrapper
 
-from ai4artsed_storage._store import SETTLE_NS
-
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+from ai4artsed_storage._kept import BoundedLRU, Identity, identity, identity_of, settled
+from ai4artsed_storage._waitress import WSGIApp
 
 #: Distinct URLs kept (a few hundred bytes each).
 KEPT_ANSWERS = 4096
@@ -43,31 +39,20 @@ _REQUEST_DEPENDENT = (
     "HTTP_AUTHORIZATION",
 )
 
-_Identity = tuple[int, int, int, int]
-
-
-def _identity(status: os.stat_result) -> _Identity:
-    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
-
 
 @dataclass(frozen=True)
 class _Answer:
     status: str
     headers: list[tuple[str, str]]
     path: str
-    file: _Identity
-    folders: tuple[tuple[str, _Identity], ...]
+    file: Identity
+    folders: tuple[Identity | None, Identity | None]
 
 
-def _folders_of(path: str) -> tuple[tuple[str, _Identity], ...] | None:
+def _folders_of(path: str) -> tuple[Identity | None, Identity | None]:
+    """The identities of the file's folder and of the folder above it."""
     parent = os.path.dirname(path)
-    found = []
-    for folder in (parent, os.path.dirname(parent)):
-        try:
-            found.append((folder, _identity(os.stat(folder))))
-        except OSError:
-            return None
-    return tuple(found)
+    return identity(parent), identity(os.path.dirname(parent))
 
 
 def _declared_immutable(status: str, headers: list[tuple[str, str]]) -> bool:
@@ -88,9 +73,7 @@ class ImmutableAnswers:
 
     def __init__(self, app: WSGIApp, *, kept: int = KEPT_ANSWERS) -> None:
         self.app = app
-        self.kept = kept
-        self._answers: OrderedDict[str, _Answer] = OrderedDict()
-        self._lock = threading.Lock()
+        self._answers: BoundedLRU[str, _Answer] = BoundedLRU(kept)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if environ.get("REQUEST_METHOD") != "GET" or any(
@@ -98,15 +81,13 @@ class ImmutableAnswers:
         ):
             return self.app(environ, start_response)
         key = f"{environ.get('PATH_INFO', '')}?{environ.get('QUERY_STRING', '')}"
-        with self._lock:
-            answer = self._answers.get(key)
+        answer = self._answers.get(key)
         if answer is not None:
             body = self._reopen(answer, environ)
             if body is not None:
                 start_response(answer.status, list(answer.headers))
                 return body
-            with self._lock:
-                self._answers.pop(key, None)
+            self._answers.discard(key)
         return self._ask_app(key, environ, start_response)
 
     def _reopen(self, answer: _Answer, environ: dict[str, Any]) -> Any:
@@ -116,7 +97,7 @@ class ImmutableAnswers:
         except OSError:
             return None
         try:
-            unchanged = _identity(os.fstat(file.fileno())) == answer.file and (
+            unchanged = identity_of(os.fstat(file.fileno())) == answer.file and (
                 _folders_of(answer.path) == answer.folders
             )
         except OSError:
@@ -146,18 +127,10 @@ class ImmutableAnswers:
         if file is None or not isinstance(path, str) or not os.path.isabs(path):
             return  # not a whole file on disk: nothing to reopen
         try:
-            identity = _identity(os.fstat(file.fileno()))
+            opened = identity_of(os.fstat(file.fileno()))
         except (OSError, ValueError):
             return
         folders = _folders_of(path)
-        horizon = time.time_ns() - SETTLE_NS
-        if folders is None or any(
-            ident[3] >= horizon for ident in (identity, *dict(folders).values())
-        ):
+        if None in folders or not settled((opened, *folders)):
             return
-        answer = _Answer(said[0], said[1], path, identity, folders)
-        with self._lock:
-            self._answers[key] = answer
-            self._answers.move_to_end(key)
-            if len(self._answers) > self.kept:
-                self._answers.popitem(last=False)
+        self._answers.put(key, _Answer(said[0], said[1], path, opened, folders))
